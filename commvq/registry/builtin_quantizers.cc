@@ -1,0 +1,16 @@
+#include "commvq/registry/builtin_quantizers.h"
+
+#include "commvq/quantizer/float_quantizer.h"
+#include "commvq/quantizer/int_quantizer.h"
+
+namespace commvq {
+
+std::vector<std::unique_ptr<QuantizerFactory>> BuiltinQuantizerFactories() {
+  std::vector<std::unique_ptr<QuantizerFactory>> factories;
+  factories.push_back(MakeFp16QuantizerFactory());
+  factories.push_back(MakeBf16QuantizerFactory());
+  factories.push_back(MakeIntQuantizerFactory());
+  return factories;
+}
+
+}  // namespace commvq
