@@ -19,10 +19,11 @@ def cvq_cc_library(name, copts = [], **kwargs):
 def cvq_cc_binary(name, copts = [], **kwargs):
     cc_binary(name = name, copts = CVQ_COPTS + copts, **kwargs)
 
-def cvq_cc_test(name, copts = [], deps = [], **kwargs):
+def cvq_cc_test(name, copts = [], deps = [], size = "small", **kwargs):
     """A GoogleTest binary linked with gtest_main."""
     cc_test(
         name = name,
+        size = size,
         copts = CVQ_COPTS + copts,
         deps = deps + ["@com_google_googletest//:gtest_main"],
         **kwargs
@@ -42,6 +43,7 @@ def cvq_fuzz_test(name, srcs, deps = [], corpus = [], **kwargs):
         copts = CVQ_COPTS,
         linkopts = ["-fsanitize=fuzzer"],
         deps = deps,
+        testonly = True,
         tags = ["manual"],
         target_compatible_with = select({
             "//bazel:fuzzing": [],
@@ -51,6 +53,7 @@ def cvq_fuzz_test(name, srcs, deps = [], corpus = [], **kwargs):
     )
     cc_test(
         name = name + "_replay_test",
+        size = "small",
         srcs = srcs,
         copts = CVQ_COPTS,
         args = ["$(location %s)" % c for c in corpus],
