@@ -92,6 +92,14 @@ absl::string_view Quantizer::name() const {
   return absl::string_view(spec_).substr(0, spec_.find(':'));
 }
 
+absl::Status Quantizer::CheckWholeBlocks(int64_t num_vectors,
+                                         absl::string_view name) const {
+  if (num_vectors % layout_.block_vectors == 0) return absl::OkStatus();
+  return absl::InvalidArgumentError(absl::StrCat(
+      name, ": ", num_vectors, " vectors is not a multiple of the block size ",
+      layout_.block_vectors, " of quantizer '", spec_, "'"));
+}
+
 absl::Status Quantizer::Encode(const TensorView& input,
                                const MutableTensorView& codes,
                                const MutableTensorView& side,
@@ -99,11 +107,7 @@ absl::Status Quantizer::Encode(const TensorView& input,
   CVQ_RETURN_IF_ERROR(CheckFloatInput(input, layout_.dim));
   const int64_t n = input.dim(0);
   const int64_t block = layout_.block_vectors;
-  if (n % block != 0) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("input: ", n, " vectors is not a multiple of the block "
-                     "size ", block, " of quantizer '", spec_, "'"));
-  }
+  CVQ_RETURN_IF_ERROR(CheckWholeBlocks(n, "input"));
   CVQ_RETURN_IF_ERROR(
       CheckTensor(codes, "codes", DType::kU8, {n, layout_.code_bytes}));
   CVQ_RETURN_IF_ERROR(
@@ -130,11 +134,7 @@ absl::Status Quantizer::Decode(const TensorView& codes, const TensorView& side,
       CheckTensor(codes, "codes", DType::kU8, {kAnyDim, layout_.code_bytes}));
   const int64_t n = codes.dim(0);
   const int64_t block = layout_.block_vectors;
-  if (n % block != 0) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("codes: ", n, " vectors is not a multiple of the block "
-                     "size ", block, " of quantizer '", spec_, "'"));
-  }
+  CVQ_RETURN_IF_ERROR(CheckWholeBlocks(n, "codes"));
   CVQ_RETURN_IF_ERROR(
       CheckTensor(side, "side", DType::kU8, {n / block, layout_.side_bytes}));
   CVQ_RETURN_IF_ERROR(

@@ -97,6 +97,10 @@ class Quantizer {
   virtual absl::StatusOr<std::string> SerializePayload() const = 0;
 
  private:
+  // InvalidArgument unless num_vectors fills whole blocks.
+  absl::Status CheckWholeBlocks(int64_t num_vectors,
+                                absl::string_view name) const;
+
   std::string spec_;
   CodeLayout layout_;
 };

@@ -113,36 +113,41 @@ class PluginQuantizerFactory final : public QuantizerFactory {
   absl::StatusOr<std::unique_ptr<Quantizer>> Train(
       const ResolvedOptions& options, const TensorView& samples,
       const TrainOptions& train) const override {
-    char error[kErrorSize] = {0};
-    void* state = nullptr;
-    const std::vector<const char*> values =
-        OptionValues(description_.options, options);
-    CVQ_RETURN_IF_ERROR(PluginStatus(
-        table_->name,
-        table_->train(values.data(), samples.span<float>().data(),
-                      samples.dim(0), samples.dim(1), train.seed, &state,
-                      error, kErrorSize),
-        error));
-    return Wrap(options, samples.dim(1), state);
+    return Create(options, samples.dim(1),
+                  [&](const char* const* values, void** state, char* error) {
+                    return table_->train(values, samples.span<float>().data(),
+                                         samples.dim(0), samples.dim(1),
+                                         train.seed, state, error, kErrorSize);
+                  });
   }
 
   absl::StatusOr<std::unique_ptr<Quantizer>> Deserialize(
       const ResolvedOptions& options, int64_t dim,
       absl::string_view payload) const override {
+    return Create(options, dim,
+                  [&](const char* const* values, void** state, char* error) {
+                    return table_->deserialize(
+                        values, dim,
+                        reinterpret_cast<const uint8_t*>(payload.data()),
+                        payload.size(), state, error, kErrorSize);
+                  });
+  }
+
+ private:
+  // Runs the plugin's train or deserialize (`make`, given the option values,
+  // the state out-parameter and the error buffer) and wraps the new state.
+  template <typename MakeState>
+  absl::StatusOr<std::unique_ptr<Quantizer>> Create(
+      const ResolvedOptions& options, int64_t dim, MakeState make) const {
     char error[kErrorSize] = {0};
     void* state = nullptr;
     const std::vector<const char*> values =
         OptionValues(description_.options, options);
-    CVQ_RETURN_IF_ERROR(PluginStatus(
-        table_->name,
-        table_->deserialize(values.data(), dim,
-                            reinterpret_cast<const uint8_t*>(payload.data()),
-                            payload.size(), &state, error, kErrorSize),
-        error));
+    CVQ_RETURN_IF_ERROR(
+        PluginStatus(table_->name, make(values.data(), &state, error), error));
     return Wrap(options, dim, state);
   }
 
- private:
   // Takes ownership of `state`; checks the layout the plugin reports.
   absl::StatusOr<std::unique_ptr<Quantizer>> Wrap(
       const ResolvedOptions& options, int64_t dim, void* state) const {
