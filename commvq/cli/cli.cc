@@ -1,0 +1,236 @@
+#include "commvq/cli/cli.h"
+
+#include <algorithm>
+#include <cstdint>
+#include <limits>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "commvq/base/status_macros.h"
+#include "commvq/base/thread_pool.h"
+#include "commvq/cli/demo.h"
+#include "commvq/cli/flags.h"
+#include "commvq/cli/progress_bar.h"
+#include "commvq/cli/quantizer_list.h"
+#include "commvq/cli/synthetic_kv.h"
+#include "commvq/registry/plugin_loader.h"
+#include "commvq/registry/registry.h"
+
+namespace commvq {
+namespace cli {
+namespace {
+
+struct Command {
+  std::string name;
+  std::string summary;
+  std::vector<FlagDef> flags;
+  absl::Status (*run)(const ParsedFlags& flags, const CliIo& io);
+};
+
+FlagDef HelpFlag() {
+  FlagDef def;
+  def.name = "help";
+  def.type = FlagType::kBool;
+  def.help = "Show this command's flags.";
+  return def;
+}
+
+FlagDef SpecFlag() {
+  FlagDef def;
+  def.name = "spec";
+  def.value_name = "SPEC";
+  def.help = "Quantizer spec to evaluate; repeatable.";
+  def.default_value = absl::StrJoin(DefaultDemoSpecs(), ", ");
+  def.repeatable = true;
+  return def;
+}
+
+FlagDef PluginFlag() {
+  FlagDef def;
+  def.name = "plugin";
+  def.value_name = "PATH";
+  def.help =
+      "Load a quantizer plugin (shared object; PATH must contain a '/') "
+      "first; repeatable.";
+  def.repeatable = true;
+  return def;
+}
+
+FlagDef IntFlag(std::string name, std::string help, std::string default_value,
+                int64_t min, int64_t max) {
+  FlagDef def;
+  def.name = std::move(name);
+  def.type = FlagType::kInt;
+  def.value_name = "N";
+  def.help = std::move(help);
+  def.default_value = std::move(default_value);
+  def.min = min;
+  def.max = max;
+  return def;
+}
+
+absl::Status LoadPlugins(const ParsedFlags& flags) {
+  for (const std::string& path : flags.GetStrings("plugin")) {
+    CVQ_RETURN_IF_ERROR(
+        LoadQuantizerPlugin(path, QuantizerRegistry::Default()));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status RunList(const ParsedFlags& flags, const CliIo& io) {
+  CVQ_RETURN_IF_ERROR(LoadPlugins(flags));
+  PrintQuantizerList(QuantizerRegistry::Default(), io.out);
+  return absl::OkStatus();
+}
+
+absl::Status RunDemoCommand(const ParsedFlags& flags, const CliIo& io) {
+  CVQ_RETURN_IF_ERROR(LoadPlugins(flags));
+  DemoOptions options;
+  if (flags.Has("spec")) options.specs = flags.GetStrings("spec");
+  options.tokens = flags.GetInt("tokens");
+  options.head_dim = flags.GetInt("head_dim");
+  options.num_kv_heads = flags.GetInt("num_kv_heads");
+  options.seed = static_cast<uint64_t>(flags.GetInt("seed"));
+  const int threads = flags.Has("threads")
+                          ? static_cast<int>(flags.GetInt("threads"))
+                          : ThreadPool::DefaultNumThreads();
+  ThreadPool pool(threads);
+
+  ProgressBar bar("demo", static_cast<double>(options.specs.size()), io.err,
+                  io.err_is_terminal);
+  auto rows = RunDemo(options, QuantizerRegistry::Default(), &pool,
+                      [&bar](double done) { bar.Update(done); });
+  bar.Finish();
+  if (!rows.ok()) return rows.status();
+  io.out << "Synthetic KV data: " << options.tokens << " tokens ("
+         << options.tokens / 2 << " train, "
+         << options.tokens - options.tokens / 2 << " encoded), "
+         << options.num_kv_heads << " KV heads x " << options.head_dim
+         << " dims, seed " << options.seed << ", " << threads
+         << (threads == 1 ? " thread" : " threads") << "\n\n";
+  PrintDemoTable(*rows, io.out);
+  return absl::OkStatus();
+}
+
+const std::vector<Command>& Commands() {
+  static const auto* commands = new std::vector<Command>{
+      {"list",
+       "List the registered quantizers, their summaries and spec options.",
+       {PluginFlag(), HelpFlag()},
+       &RunList},
+      {"demo",
+       "Quantize synthetic KV-cache data with each spec; compare size, error "
+       "and speed.",
+       {SpecFlag(),
+        IntFlag("tokens",
+                "Tokens of data; the first half trains, the second half is "
+                "encoded.",
+                "4096", 2, int64_t{1} << 24),
+        IntFlag("head_dim", "Channels per KV head.", "64",
+                kOutlierChannelsPerHead, 4096),
+        IntFlag("num_kv_heads", "KV heads per token.", "3", 1, 256),
+        IntFlag("seed", "Seed of the data and of training.", "0", 0,
+                std::numeric_limits<int64_t>::max()),
+        IntFlag("threads", "Worker threads (default: one per core).", "", 1,
+                1024),
+        PluginFlag(), HelpFlag()},
+       &RunDemoCommand},
+  };
+  return *commands;
+}
+
+const Command* FindCommand(absl::string_view name) {
+  for (const Command& command : Commands()) {
+    if (command.name == name) return &command;
+  }
+  return nullptr;
+}
+
+std::string CommandUsage(const Command& command) {
+  return absl::StrCat("Usage: commvq ", command.name, " [flags]\n\n",
+                      command.summary, "\n\nFlags:\n",
+                      FlagUsage(command.flags, "  "));
+}
+
+}  // namespace
+
+std::string Usage() {
+  std::vector<std::pair<std::string, std::string>> summaries;
+  for (const Command& command : Commands()) {
+    summaries.push_back({command.name, command.summary});
+  }
+  summaries.push_back({"help [COMMAND]", "Show this help, or one command's."});
+  size_t width = 0;
+  for (const auto& [name, summary] : summaries) {
+    width = std::max(width, name.size());
+  }
+
+  std::string usage =
+      "commvq: KV-cache quantization with learned codebooks.\n\n"
+      "Usage: commvq <command> [flags]\n\nCommands:\n";
+  for (const auto& [name, summary] : summaries) {
+    absl::StrAppend(&usage, "  ", name,
+                    std::string(width - name.size() + 2, ' '), summary, "\n");
+  }
+  for (const Command& command : Commands()) {
+    absl::StrAppend(&usage, "\nFlags of ", command.name, ":\n",
+                    FlagUsage(command.flags, "  "));
+  }
+  absl::StrAppend(&usage,
+                  "\nFlags take the form --name=value or --name value.\n");
+  return usage;
+}
+
+int RunCli(absl::Span<const std::string> args, const CliIo& io) {
+  if (args.empty()) {
+    io.err << Usage();
+    return kExitUsage;
+  }
+  const std::string& name = args[0];
+  if (name == "--help" || (name == "help" && args.size() == 1)) {
+    io.out << Usage();
+    return kExitOk;
+  }
+  if (name == "help" && args.size() == 2 && FindCommand(args[1]) != nullptr) {
+    io.out << CommandUsage(*FindCommand(args[1]));
+    return kExitOk;
+  }
+  const Command* command = FindCommand(name);
+  if (command == nullptr) {
+    if (name == "help") {
+      io.err << "commvq help: expected at most one known command, got '"
+             << absl::StrJoin(args.subspan(1), " ") << "'\n\n";
+    } else if (absl::StartsWith(name, "-")) {
+      io.err << "commvq: unknown flag " << name
+             << "; expected a command first\n\n";
+    } else {
+      io.err << "commvq: unknown command '" << name << "'\n\n";
+    }
+    io.err << Usage();
+    return kExitUsage;
+  }
+  auto flags = ParseFlags(command->flags, args.subspan(1));
+  if (!flags.ok()) {
+    io.err << "commvq " << name << ": " << flags.status().message() << "\n\n"
+           << CommandUsage(*command);
+    return kExitUsage;
+  }
+  if (flags->Has("help")) {
+    io.out << CommandUsage(*command);
+    return kExitOk;
+  }
+  const absl::Status status = command->run(*flags, io);
+  if (!status.ok()) {
+    io.err << "commvq " << name << ": " << status.message() << "\n";
+    return kExitFailure;
+  }
+  return kExitOk;
+}
+
+}  // namespace cli
+}  // namespace commvq
