@@ -1,5 +1,6 @@
 #include "commvq/quantizer/float_quantizer.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <utility>
@@ -18,6 +19,20 @@ class FloatQuantizer final : public Quantizer {
         dtype_(dtype) {}
 
   int64_t ParameterBytes() const override { return 0; }
+
+  // Round-to-nearest is off by at most half a unit in the last place:
+  // |x| * 2^-(precision) for normal values, half the smallest subnormal below.
+  double SquaredErrorBound(const float* block) const override {
+    const bool half = dtype_ == DType::kF16;
+    const double relative = half ? 0x1p-11 : 0x1p-8;
+    const double absolute = half ? 0x1p-25 : 0x1p-134;
+    double bound = 0.0;
+    for (int64_t i = 0; i < dim(); ++i) {
+      const double e = std::max(std::abs(double{block[i]}) * relative, absolute);
+      bound += e * e;
+    }
+    return bound;
+  }
 
  protected:
   absl::Status EncodeBlocks(const float* x, int64_t num_vectors,

@@ -1,6 +1,7 @@
 #include "commvq/quantizer/quantizer.h"
 
 #include <cmath>
+#include <limits>
 #include <mutex>
 #include <utility>
 #include <vector>
@@ -87,6 +88,10 @@ absl::Status CheckFinite(const float* values, int64_t rows, int64_t cols,
 
 Quantizer::Quantizer(std::string spec, CodeLayout layout)
     : spec_(std::move(spec)), layout_(layout) {}
+
+double Quantizer::SquaredErrorBound(const float* block) const {
+  return std::numeric_limits<double>::infinity();
+}
 
 absl::string_view Quantizer::name() const {
   return absl::string_view(spec_).substr(0, spec_.find(':'));

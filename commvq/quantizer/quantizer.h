@@ -16,6 +16,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -77,6 +78,12 @@ class Quantizer {
   // stored once per quantizer, not per vector.
   virtual int64_t ParameterBytes() const = 0;
 
+  // An upper bound on sum ||x - Decode(Encode(x))||^2 over the vectors of
+  // one block (`block`: [block_vectors, dim] f32, finite), or +inf when the
+  // quantizer guarantees none (learned codebooks). The conformance suite
+  // checks every block against it.
+  virtual double SquaredErrorBound(const float* block) const;
+
   // Self-describing bytes (spec, dim, payload, checksum) that
   // QuantizerRegistry::Deserialize turns back into an equal quantizer.
   absl::StatusOr<std::string> Serialize() const;
@@ -110,6 +117,9 @@ struct QuantizerDescription {
   std::string name;
   std::string summary;
   OptionSchema options;
+  // Representative specs (documentation, and the configurations the
+  // conformance suite runs); empty means just `name`.
+  std::vector<std::string> example_specs;
 };
 
 class QuantizerFactory {
