@@ -1,7 +1,9 @@
 #include "commvq/registry/builtin_quantizers.h"
 
 #include "commvq/quantizer/float_quantizer.h"
+#include "commvq/quantizer/fp8_quantizer.h"
 #include "commvq/quantizer/int_quantizer.h"
+#include "commvq/quantizer/kivi_quantizer.h"
 
 namespace commvq {
 
@@ -10,6 +12,8 @@ std::vector<std::unique_ptr<QuantizerFactory>> BuiltinQuantizerFactories() {
   factories.push_back(MakeFp16QuantizerFactory());
   factories.push_back(MakeBf16QuantizerFactory());
   factories.push_back(MakeIntQuantizerFactory());
+  factories.push_back(MakeKiviQuantizerFactory());
+  factories.push_back(MakeFp8QuantizerFactory());
   return factories;
 }
 

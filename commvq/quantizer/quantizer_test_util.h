@@ -1,0 +1,39 @@
+// Test helpers shared by quantizer tests: building a quantizer from a spec
+// with its factory, encoding and decoding a batch, and seeded test data.
+#ifndef COMMVQ_QUANTIZER_QUANTIZER_TEST_UTIL_H_
+#define COMMVQ_QUANTIZER_QUANTIZER_TEST_UTIL_H_
+
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "commvq/quantizer/quantizer.h"
+
+namespace commvq {
+namespace testing {
+
+// Parses `spec`, resolves it against the factory's schema and trains on an
+// empty [0, dim] sample (enough for quantizers without trained parameters).
+absl::StatusOr<std::unique_ptr<Quantizer>> MakeUntrainedQuantizer(
+    const QuantizerFactory& factory, absl::string_view spec, int64_t dim);
+
+struct Encoded {
+  std::vector<uint8_t> codes;
+  std::vector<uint8_t> side;
+  std::vector<float> decoded;
+};
+
+// Encodes and decodes the rows [n, q.dim()] of `x` with `q`, as gtest
+// failures if either call fails.
+Encoded RoundTrip(const Quantizer& q, const std::vector<float>& x,
+                  ThreadPool* pool = nullptr);
+
+// n * dim normal values, mean 0 and standard deviation 2, from `seed`.
+std::vector<float> RandomRows(int64_t n, int64_t dim, uint64_t seed);
+
+}  // namespace testing
+}  // namespace commvq
+
+#endif  // COMMVQ_QUANTIZER_QUANTIZER_TEST_UTIL_H_
