@@ -13,6 +13,7 @@
 #include "absl/strings/str_join.h"
 #include "commvq/base/status_macros.h"
 #include "commvq/base/thread_pool.h"
+#include "commvq/cli/codebook_info.h"
 #include "commvq/cli/demo.h"
 #include "commvq/cli/flags.h"
 #include "commvq/cli/progress_bar.h"
@@ -29,7 +30,11 @@ struct Command {
   std::string name;
   std::string summary;
   std::vector<FlagDef> flags;
-  absl::Status (*run)(const ParsedFlags& flags, const CliIo& io);
+  // Placeholder of the one positional argument the command requires before
+  // its flags (e.g. "FILE"); empty when it takes none.
+  std::string argument;
+  absl::Status (*run)(const ParsedFlags& flags, absl::string_view argument,
+                      const CliIo& io);
 };
 
 FlagDef HelpFlag() {
@@ -82,13 +87,15 @@ absl::Status LoadPlugins(const ParsedFlags& flags) {
   return absl::OkStatus();
 }
 
-absl::Status RunList(const ParsedFlags& flags, const CliIo& io) {
+absl::Status RunList(const ParsedFlags& flags, absl::string_view,
+                     const CliIo& io) {
   CVQ_RETURN_IF_ERROR(LoadPlugins(flags));
   PrintQuantizerList(QuantizerRegistry::Default(), io.out);
   return absl::OkStatus();
 }
 
-absl::Status RunDemoCommand(const ParsedFlags& flags, const CliIo& io) {
+absl::Status RunDemoCommand(const ParsedFlags& flags, absl::string_view,
+                            const CliIo& io) {
   CVQ_RETURN_IF_ERROR(LoadPlugins(flags));
   DemoOptions options;
   if (flags.Has("spec")) options.specs = flags.GetStrings("spec");
@@ -117,11 +124,19 @@ absl::Status RunDemoCommand(const ParsedFlags& flags, const CliIo& io) {
   return absl::OkStatus();
 }
 
+absl::Status RunInfo(const ParsedFlags& flags, absl::string_view path,
+                     const CliIo& io) {
+  CVQ_RETURN_IF_ERROR(LoadPlugins(flags));
+  return PrintCodebookInfo(std::string(path), QuantizerRegistry::Default(),
+                           io.out);
+}
+
 const std::vector<Command>& Commands() {
   static const auto* commands = new std::vector<Command>{
       {"list",
        "List the registered quantizers, their summaries and spec options.",
        {PluginFlag(), HelpFlag()},
+       "",
        &RunList},
       {"demo",
        "Quantize synthetic KV-cache data with each spec; compare size, error "
@@ -139,7 +154,14 @@ const std::vector<Command>& Commands() {
         IntFlag("threads", "Worker threads (default: one per core).", "", 1,
                 1024),
         PluginFlag(), HelpFlag()},
+       "",
        &RunDemoCommand},
+      {"info",
+       "Validate a codebook file and show its model shape, provenance, "
+       "tensors and quantizers.",
+       {PluginFlag(), HelpFlag()},
+       "FILE",
+       &RunInfo},
   };
   return *commands;
 }
@@ -152,7 +174,9 @@ const Command* FindCommand(absl::string_view name) {
 }
 
 std::string CommandUsage(const Command& command) {
-  return absl::StrCat("Usage: commvq ", command.name, " [flags]\n\n",
+  return absl::StrCat("Usage: commvq ", command.name,
+                      command.argument.empty() ? "" : " ", command.argument,
+                      " [flags]\n\n",
                       command.summary, "\n\nFlags:\n",
                       FlagUsage(command.flags, "  "));
 }
@@ -162,7 +186,10 @@ std::string CommandUsage(const Command& command) {
 std::string Usage() {
   std::vector<std::pair<std::string, std::string>> summaries;
   for (const Command& command : Commands()) {
-    summaries.push_back({command.name, command.summary});
+    summaries.push_back(
+        {absl::StrCat(command.name, command.argument.empty() ? "" : " ",
+                      command.argument),
+         command.summary});
   }
   summaries.push_back({"help [COMMAND]", "Show this help, or one command's."});
   size_t width = 0;
@@ -214,7 +241,18 @@ int RunCli(absl::Span<const std::string> args, const CliIo& io) {
     io.err << Usage();
     return kExitUsage;
   }
-  auto flags = ParseFlags(command->flags, args.subspan(1));
+  absl::Span<const std::string> rest = args.subspan(1);
+  std::string argument;
+  if (!command->argument.empty()) {
+    if (rest.empty() || absl::StartsWith(rest[0], "-")) {
+      const bool wants_help = !rest.empty() && rest[0] == "--help";
+      (wants_help ? io.out : io.err) << CommandUsage(*command);
+      return wants_help ? kExitOk : kExitUsage;
+    }
+    argument = rest[0];
+    rest = rest.subspan(1);
+  }
+  auto flags = ParseFlags(command->flags, rest);
   if (!flags.ok()) {
     io.err << "commvq " << name << ": " << flags.status().message() << "\n\n"
            << CommandUsage(*command);
@@ -224,7 +262,7 @@ int RunCli(absl::Span<const std::string> args, const CliIo& io) {
     io.out << CommandUsage(*command);
     return kExitOk;
   }
-  const absl::Status status = command->run(*flags, io);
+  const absl::Status status = command->run(*flags, argument, io);
   if (!status.ok()) {
     io.err << "commvq " << name << ": " << status.message() << "\n";
     return kExitFailure;

@@ -1,5 +1,6 @@
 #include "commvq/cli/cli.h"
 
+#include <cstdlib>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -115,6 +116,25 @@ TEST(CliTest, DemoWithBadSpecFailsNamingIt) {
   EXPECT_EQ(result.exit_status, kExitFailure);
   EXPECT_THAT(result.err, HasSubstr("spec 'int:bits=9'"));
   EXPECT_THAT(result.out, IsEmpty());
+}
+
+TEST(CliTest, InfoTakesAFileAndReportsBadOnes) {
+  const std::string golden = std::string(std::getenv("TEST_SRCDIR")) +
+                             "/commvq/testing/golden/codebook_v1_small.cvqcb";
+  const Result ok = RunCommvq({"info", golden});
+  EXPECT_EQ(ok.exit_status, kExitOk) << ok.err;
+  EXPECT_THAT(ok.out, AllOf(HasSubstr("format version 1"),
+                            HasSubstr("layer.0.value")));
+
+  const Result missing = RunCommvq({"info", golden + ".missing"});
+  EXPECT_EQ(missing.exit_status, kExitFailure);
+  EXPECT_THAT(missing.err, HasSubstr("commvq info: "));
+  EXPECT_THAT(missing.err, HasSubstr(".missing"));
+
+  const Result no_file = RunCommvq({"info"});
+  EXPECT_EQ(no_file.exit_status, kExitUsage);
+  EXPECT_THAT(no_file.err, HasSubstr("Usage: commvq info FILE [flags]"));
+  EXPECT_THAT(Usage(), HasSubstr("  info FILE  "));
 }
 
 }  // namespace
