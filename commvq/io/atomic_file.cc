@@ -67,9 +67,9 @@ absl::Status WriteAll(int fd, absl::string_view contents, const FileOps& ops,
     }
     if (written == 0) {
       // write() returning 0 for a non-empty buffer would loop forever.
-      return absl::DataLossError(absl::StrCat(
-          "cannot write '", path, "': write made no progress with ",
-          contents.size(), " bytes left"));
+      return absl::DataLossError(absl::StrCat("cannot write '", path,
+                                              "': write made no progress with ",
+                                              contents.size(), " bytes left"));
     }
     contents.remove_prefix(static_cast<size_t>(written));
   }
@@ -121,11 +121,13 @@ absl::Status WriteFileAtomically(const std::string& path,
   }
   // The rename is durable only once the folder's entry is synced.
   const std::string directory = ParentDirectory(path);
-  const int dir_fd = open(directory.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  const int dir_fd =
+      open(directory.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (dir_fd < 0 || FsyncRetryingEintr(dir_fd, ops) != 0) {
     status = absl::ErrnoToStatus(
         errno, absl::StrCat("'", path, "' was written but syncing its folder '",
-                            directory, "' failed, so it may not survive a "
+                            directory,
+                            "' failed, so it may not survive a "
                             "power loss"));
   }
   if (dir_fd >= 0) close(dir_fd);
@@ -173,8 +175,8 @@ absl::StatusOr<MappedFile> MappedFile::Open(const std::string& path) {
   }
   if (!S_ISREG(info.st_mode)) {
     close(fd);
-    return absl::InvalidArgumentError(absl::StrCat(
-        "cannot map '", path, "': it is not a regular file"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("cannot map '", path, "': it is not a regular file"));
   }
   const size_t size = static_cast<size_t>(info.st_size);
   if (size == 0) {

@@ -111,7 +111,8 @@ TEST_F(AtomicFileTest, WritesEmptyAndBinaryContents) {
   CVQ_ASSERT_OK(WriteFileAtomically(path_, ""));
   EXPECT_THAT(ReadFile(path_), IsOkAndHolds(""));
   std::string binary(1 << 20, '\0');
-  for (size_t i = 0; i < binary.size(); ++i) binary[i] = static_cast<char>(i * 7);
+  for (size_t i = 0; i < binary.size(); ++i)
+    binary[i] = static_cast<char>(i * 7);
   CVQ_ASSERT_OK(WriteFileAtomically(path_, binary));
   EXPECT_THAT(ReadFile(path_), IsOkAndHolds(binary));
 }
@@ -139,11 +140,10 @@ TEST_F(AtomicFileTest, FullDiskHalfwayKeepsTheOldFile) {
   CVQ_ASSERT_OK(WriteFileAtomically(path_, "old contents"));
   FileOps ops;
   ops.write = WriteHalfThenFail;
-  EXPECT_THAT(
-      WriteFileAtomically(path_, std::string(4096, 'n'), ops),
-      StatusIs(absl::StatusCode::kResourceExhausted,
-               AllOf(HasSubstr("cannot write '" + path_ + "'"),
-                     HasSubstr("No space left on device"))));
+  EXPECT_THAT(WriteFileAtomically(path_, std::string(4096, 'n'), ops),
+              StatusIs(absl::StatusCode::kResourceExhausted,
+                       AllOf(HasSubstr("cannot write '" + path_ + "'"),
+                             HasSubstr("No space left on device"))));
   EXPECT_EQ(write_calls, 2);
   EXPECT_THAT(ReadFile(path_), IsOkAndHolds("old contents"));
   EXPECT_THAT(ListDir(), ElementsAre("target.bin"));
@@ -184,9 +184,10 @@ TEST_F(AtomicFileTest, FailedRenameKeepsTheOldFile) {
   CVQ_ASSERT_OK(WriteFileAtomically(path_, "old"));
   FileOps ops;
   ops.rename = RenameFails;
-  EXPECT_THAT(WriteFileAtomically(path_, "new", ops),
-              StatusIs(absl::StatusCode::kPermissionDenied,
-                       AllOf(HasSubstr(path_), HasSubstr("Permission denied"))));
+  EXPECT_THAT(
+      WriteFileAtomically(path_, "new", ops),
+      StatusIs(absl::StatusCode::kPermissionDenied,
+               AllOf(HasSubstr(path_), HasSubstr("Permission denied"))));
   EXPECT_THAT(ReadFile(path_), IsOkAndHolds("old"));
   EXPECT_THAT(ListDir(), ElementsAre("target.bin"));
 }
@@ -229,8 +230,8 @@ TEST_F(AtomicFileTest, ReadFileErrorsNameThePath) {
                        AllOf(HasSubstr("'" + missing + "'"),
                              HasSubstr("No such file or directory"))));
   EXPECT_THAT(ReadFile(dir_), StatusIs(absl::ErrnoToStatusCode(EISDIR),
-                                      AllOf(HasSubstr("cannot read '" + dir_),
-                                            HasSubstr("Is a directory"))));
+                                       AllOf(HasSubstr("cannot read '" + dir_),
+                                             HasSubstr("Is a directory"))));
 }
 
 TEST_F(AtomicFileTest, ReadFileReadsFilesThatReportNoSize) {
@@ -279,9 +280,10 @@ TEST_F(AtomicFileTest, MappedFileErrorsNameThePath) {
   const std::string missing = dir_ + "/missing.safetensors";
   EXPECT_THAT(MappedFile::Open(missing),
               StatusIs(absl::StatusCode::kNotFound, HasSubstr(missing)));
-  EXPECT_THAT(MappedFile::Open(dir_),
-              StatusIs(absl::StatusCode::kInvalidArgument,
-                       AllOf(HasSubstr(dir_), HasSubstr("not a regular file"))));
+  EXPECT_THAT(
+      MappedFile::Open(dir_),
+      StatusIs(absl::StatusCode::kInvalidArgument,
+               AllOf(HasSubstr(dir_), HasSubstr("not a regular file"))));
 }
 
 }  // namespace

@@ -43,7 +43,6 @@ absl::string_view SafetensorsDTypeName(DType dtype) {
   return "invalid";
 }
 
-
 // The length of the well-formed UTF-8 sequence at the start of `text`
 // (RFC 3629: shortest form, no surrogates, at most U+10FFFF), or 0 if there
 // is none there.
@@ -168,7 +167,8 @@ class HeaderParser {
     if (Peek() != '{') {
       return absl::InvalidArgumentError(absl::StrCat(
           "safetensors header must be a JSON object starting with '{', "
-          "found ", Found()));
+          "found ",
+          Found()));
     }
     CVQ_RETURN_IF_ERROR(ParseObject("the header", [&](std::string key) {
       if (key == kMetadataKey) return ParseMetadata(metadata);
@@ -194,7 +194,8 @@ class HeaderParser {
     return true;
   }
   void SkipWhitespace() {
-    while (Peek() == ' ' || Peek() == '\t' || Peek() == '\n' || Peek() == '\r') {
+    while (Peek() == ' ' || Peek() == '\t' || Peek() == '\n' ||
+           Peek() == '\r') {
       ++pos_;
     }
   }
@@ -215,8 +216,9 @@ class HeaderParser {
   // Parses an object whose '{' is at pos_ (checked by the caller), calling
   // `on_member` with pos_ at each value; `on_member` must consume the value.
   // `what` names the object for the duplicate-key error.
-  absl::Status ParseObject(absl::string_view what,
-                           absl::FunctionRef<absl::Status(std::string)> on_member) {
+  absl::Status ParseObject(
+      absl::string_view what,
+      absl::FunctionRef<absl::Status(std::string)> on_member) {
     ++pos_;
     absl::flat_hash_set<std::string> keys;
     SkipWhitespace();
@@ -226,8 +228,8 @@ class HeaderParser {
       if (Peek() != '"') return Expected("a string key");
       CVQ_ASSIGN_OR_RETURN(std::string key, ParseString());
       if (!keys.insert(key).second) {
-        return absl::InvalidArgumentError(absl::StrCat(
-            what, " has the key ", Quote(key), " more than once"));
+        return absl::InvalidArgumentError(
+            absl::StrCat(what, " has the key ", Quote(key), " more than once"));
       }
       SkipWhitespace();
       if (!Consume(':')) return Expected("':' after a key");
@@ -309,11 +311,13 @@ class HeaderParser {
     if (code_point >= 0xd800 && code_point <= 0xdbff) {
       // A code point past U+FFFF is written as a UTF-16 surrogate pair.
       if (!Consume('\\') || !Consume('u')) {
-        return JsonError("high surrogate \\u escape is not followed by a low one");
+        return JsonError(
+            "high surrogate \\u escape is not followed by a low one");
       }
       CVQ_ASSIGN_OR_RETURN(const uint32_t low, ParseHex4());
       if (low < 0xdc00 || low > 0xdfff) {
-        return JsonError("high surrogate \\u escape is not followed by a low one");
+        return JsonError(
+            "high surrogate \\u escape is not followed by a low one");
       }
       code_point = 0x10000 + ((code_point - 0xd800) << 10) + (low - 0xdc00);
     }
@@ -356,7 +360,8 @@ class HeaderParser {
     uint64_t value = 0;
     bool overflow = false;
     if (Consume('0')) {
-      if (IsDigit(Peek())) return JsonError("numbers must not have leading zeros");
+      if (IsDigit(Peek()))
+        return JsonError("numbers must not have leading zeros");
     } else {
       while (IsDigit(Peek())) {
         const uint64_t digit = static_cast<uint64_t>(Peek() - '0');
@@ -390,18 +395,20 @@ class HeaderParser {
     } else {
       return value;
     }
-    return absl::InvalidArgumentError(absl::StrCat(
-        what, ": \"", field, "\" holds ", token, ", which ", problem,
-        "; expected a non-negative integer"));
+    return absl::InvalidArgumentError(
+        absl::StrCat(what, ": \"", field, "\" holds ", token, ", which ",
+                     problem, "; expected a non-negative integer"));
   }
 
   // A JSON array of at most `max_size` non-negative integers at pos_.
   absl::StatusOr<std::vector<uint64_t>> ParseUnsignedArray(
       absl::string_view what, absl::string_view field, size_t max_size) {
     if (!Consume('[')) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          what, ": \"", field, "\" must be an array of non-negative integers, "
-          "found ", Found()));
+      return absl::InvalidArgumentError(
+          absl::StrCat(what, ": \"", field,
+                       "\" must be an array of non-negative integers, "
+                       "found ",
+                       Found()));
     }
     std::vector<uint64_t> values;
     SkipWhitespace();
@@ -423,9 +430,11 @@ class HeaderParser {
   absl::Status ParseTensor(RawTensor* tensor) {
     const std::string what = absl::StrCat("tensor ", Quote(tensor->name));
     if (Peek() != '{') {
-      return absl::InvalidArgumentError(absl::StrCat(
-          what, ": expected an object with \"dtype\", \"shape\" and "
-          "\"data_offsets\", found ", Found()));
+      return absl::InvalidArgumentError(
+          absl::StrCat(what,
+                       ": expected an object with \"dtype\", \"shape\" and "
+                       "\"data_offsets\", found ",
+                       Found()));
     }
     bool has_dtype = false;
     bool has_shape = false;
@@ -445,7 +454,8 @@ class HeaderParser {
         CVQ_ASSIGN_OR_RETURN(const std::vector<uint64_t> dims,
                              ParseUnsignedArray(what, "shape", kMaxRank));
         for (const uint64_t dim : dims) {
-          if (dim > static_cast<uint64_t>(std::numeric_limits<int64_t>::max())) {
+          if (dim >
+              static_cast<uint64_t>(std::numeric_limits<int64_t>::max())) {
             return absl::InvalidArgumentError(absl::StrCat(
                 what, ": dimension ", dim, " does not fit in int64"));
           }
@@ -466,9 +476,9 @@ class HeaderParser {
         tensor->end = offsets[1];
         return absl::OkStatus();
       }
-      return absl::InvalidArgumentError(absl::StrCat(
-          what, ": unknown field ", Quote(key),
-          "; expected \"dtype\", \"shape\" and \"data_offsets\""));
+      return absl::InvalidArgumentError(
+          absl::StrCat(what, ": unknown field ", Quote(key),
+                       "; expected \"dtype\", \"shape\" and \"data_offsets\""));
     }));
     for (const auto& [present, field] :
          {std::pair{has_dtype, "dtype"}, std::pair{has_shape, "shape"},
@@ -485,18 +495,20 @@ class HeaderParser {
     if (Peek() != '{') {
       return absl::InvalidArgumentError(absl::StrCat(
           "\"__metadata__\" must be an object mapping strings to strings, "
-          "found ", Found()));
+          "found ",
+          Found()));
     }
-    return ParseObject("\"__metadata__\"", [&](std::string key) -> absl::Status {
-      if (Peek() != '"') {
-        return absl::InvalidArgumentError(
-            absl::StrCat("\"__metadata__\" entry ", Quote(key),
-                         " must be a string, found ", Found()));
-      }
-      CVQ_ASSIGN_OR_RETURN(std::string value, ParseString());
-      metadata->emplace(std::move(key), std::move(value));
-      return absl::OkStatus();
-    });
+    return ParseObject(
+        "\"__metadata__\"", [&](std::string key) -> absl::Status {
+          if (Peek() != '"') {
+            return absl::InvalidArgumentError(
+                absl::StrCat("\"__metadata__\" entry ", Quote(key),
+                             " must be a string, found ", Found()));
+          }
+          CVQ_ASSIGN_OR_RETURN(std::string value, ParseString());
+          metadata->emplace(std::move(key), std::move(value));
+          return absl::OkStatus();
+        });
   }
 
   absl::string_view text_;
@@ -508,9 +520,9 @@ absl::StatusOr<DType> ParseSafetensorsDType(absl::string_view name,
   for (const DTypeSpelling& entry : kDTypeSpellings) {
     if (entry.name == name) return entry.dtype;
   }
-  return absl::InvalidArgumentError(
-      absl::StrCat(what, " has dtype ", Quote(name),
-                   ", which CommVQ does not read: expected F32, F16, BF16 or U8"));
+  return absl::InvalidArgumentError(absl::StrCat(
+      what, " has dtype ", Quote(name),
+      ", which CommVQ does not read: expected F32, F16, BF16 or U8"));
 }
 
 std::string OffsetsToString(const RawTensor& tensor) {
@@ -537,9 +549,9 @@ absl::StatusOr<DType> CheckRawTensor(const RawTensor& tensor,
   }
   const uint64_t size = static_cast<uint64_t>(*elements * element_size);
   if (tensor.begin > tensor.end) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(what, ": data_offsets ", OffsetsToString(tensor),
-                     " end before they begin"));
+    return absl::InvalidArgumentError(absl::StrCat(what, ": data_offsets ",
+                                                   OffsetsToString(tensor),
+                                                   " end before they begin"));
   }
   if (tensor.end > data_size) {
     return absl::InvalidArgumentError(absl::StrCat(
@@ -557,14 +569,15 @@ absl::StatusOr<DType> CheckRawTensor(const RawTensor& tensor,
 
 }  // namespace
 
-absl::StatusOr<SafetensorsFile> SafetensorsFile::Parse(absl::string_view bytes) {
+absl::StatusOr<SafetensorsFile> SafetensorsFile::Parse(
+    absl::string_view bytes) {
   ByteReader reader(bytes, "safetensors data");
   CVQ_ASSIGN_OR_RETURN(const uint64_t header_size,
                        reader.Read<uint64_t>("the header size"));
   if (header_size > kMaxHeaderSize) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("safetensors header size ", header_size,
-                     " exceeds the format's limit of ", kMaxHeaderSize, " bytes"));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "safetensors header size ", header_size,
+        " exceeds the format's limit of ", kMaxHeaderSize, " bytes"));
   }
   if (header_size > reader.remaining()) {
     return absl::InvalidArgumentError(absl::StrCat(
@@ -580,7 +593,8 @@ absl::StatusOr<SafetensorsFile> SafetensorsFile::Parse(absl::string_view bytes) 
   std::vector<DType> dtypes;
   dtypes.reserve(raw.size());
   for (const RawTensor& tensor : raw) {
-    CVQ_ASSIGN_OR_RETURN(const DType dtype, CheckRawTensor(tensor, data.size()));
+    CVQ_ASSIGN_OR_RETURN(const DType dtype,
+                         CheckRawTensor(tensor, data.size()));
     dtypes.push_back(dtype);
   }
 
@@ -603,18 +617,18 @@ absl::StatusOr<SafetensorsFile> SafetensorsFile::Parse(absl::string_view bytes) 
           " (data_offsets ", OffsetsToString(*previous), ")"));
     }
     if (tensor.begin > covered) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "bytes [", covered, ", ", tensor.begin,
-          ") of the data section, before tensor ", Quote(tensor.name),
-          ", belong to no tensor"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("bytes [", covered, ", ", tensor.begin,
+                       ") of the data section, before tensor ",
+                       Quote(tensor.name), ", belong to no tensor"));
     }
     covered = tensor.end;
     previous = &tensor;
   }
   if (covered != data.size()) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "bytes [", covered, ", ", data.size(),
-        ") at the end of the data section belong to no tensor"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("bytes [", covered, ", ", data.size(),
+                     ") at the end of the data section belong to no tensor"));
   }
 
   file.tensors_.reserve(raw.size());
@@ -632,8 +646,9 @@ absl::StatusOr<SafetensorsFile> SafetensorsFile::Open(const std::string& path) {
   CVQ_ASSIGN_OR_RETURN(MappedFile mapping, MappedFile::Open(path));
   absl::StatusOr<SafetensorsFile> file = Parse(mapping.data());
   if (!file.ok()) {
-    return absl::Status(file.status().code(),
-                        absl::StrCat("'", path, "': ", file.status().message()));
+    return absl::Status(
+        file.status().code(),
+        absl::StrCat("'", path, "': ", file.status().message()));
   }
   file->mapping_ = std::move(mapping);
   return file;
@@ -660,8 +675,8 @@ absl::StatusOr<std::string> SerializeSafetensors(
     const char* separator = "";
     for (const auto& [key, value] : metadata) {
       if (!IsValidUtf8(key) || !IsValidUtf8(value)) {
-        return absl::InvalidArgumentError(absl::StrCat(
-            "metadata entry ", Quote(key), " is not valid UTF-8"));
+        return absl::InvalidArgumentError(
+            absl::StrCat("metadata entry ", Quote(key), " is not valid UTF-8"));
       }
       header.append(separator);
       separator = ",";
@@ -678,8 +693,8 @@ absl::StatusOr<std::string> SerializeSafetensors(
   for (const NamedTensor& named : tensors) {
     const std::string what = absl::StrCat("tensor ", Quote(named.name));
     if (named.name == kMetadataKey) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          what, ": the format reserves this name for metadata"));
+      return absl::InvalidArgumentError(
+          absl::StrCat(what, ": the format reserves this name for metadata"));
     }
     if (!IsValidUtf8(named.name)) {
       return absl::InvalidArgumentError(
@@ -693,7 +708,8 @@ absl::StatusOr<std::string> SerializeSafetensors(
     CVQ_RETURN_IF_ERROR(
         CheckTensor(tensor, what, tensor.dtype(), tensor.shape()));
     const uint64_t size = static_cast<uint64_t>(tensor.size_bytes());
-    if (size > static_cast<uint64_t>(std::numeric_limits<int64_t>::max()) - offset) {
+    if (size >
+        static_cast<uint64_t>(std::numeric_limits<int64_t>::max()) - offset) {
       return absl::InvalidArgumentError(absl::StrCat(
           what, ": the tensors up to this one hold more than 2^63 bytes"));
     }
@@ -709,9 +725,9 @@ absl::StatusOr<std::string> SerializeSafetensors(
   header.push_back('}');
   // Padding keeps the data section 8-byte aligned, as the reference writer
   // does, so aligned tensors stay aligned in a mapped file.
-  header.append((kHeaderSizeBytes - header.size() % kHeaderSizeBytes) %
-                    kHeaderSizeBytes,
-                ' ');
+  header.append(
+      (kHeaderSizeBytes - header.size() % kHeaderSizeBytes) % kHeaderSizeBytes,
+      ' ');
   if (header.size() > kMaxHeaderSize) {
     return absl::InvalidArgumentError(absl::StrCat(
         "safetensors header of ", header.size(), " bytes for ", tensors.size(),
@@ -732,9 +748,9 @@ absl::StatusOr<std::string> SerializeSafetensors(
   return out;
 }
 
-absl::Status WriteSafetensors(const std::string& path,
-                              const std::vector<NamedTensor>& tensors,
-                              const std::map<std::string, std::string>& metadata) {
+absl::Status WriteSafetensors(
+    const std::string& path, const std::vector<NamedTensor>& tensors,
+    const std::map<std::string, std::string>& metadata) {
   CVQ_ASSIGN_OR_RETURN(const std::string bytes,
                        SerializeSafetensors(tensors, metadata));
   return WriteFileAtomically(path, bytes);

@@ -92,9 +92,9 @@ absl::StatusOr<std::string> SerializeSafetensors(
     const std::map<std::string, std::string>& metadata);
 
 // SerializeSafetensors, then WriteFileAtomically to `path`.
-absl::Status WriteSafetensors(const std::string& path,
-                              const std::vector<NamedTensor>& tensors,
-                              const std::map<std::string, std::string>& metadata);
+absl::Status WriteSafetensors(
+    const std::string& path, const std::vector<NamedTensor>& tensors,
+    const std::map<std::string, std::string>& metadata);
 
 }  // namespace commvq
 

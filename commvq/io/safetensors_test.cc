@@ -184,7 +184,8 @@ TEST(SafetensorsTest, ReaderAcceptsWhatOtherWritersMayProduce) {
       " \"data_offsets\": [2, 4]},\r\n\t\"a\": {\"data_offsets\": [0, 2], "
       "\"dtype\": \"F16\", \"shape\": []},"
       "\"z1\": {\"dtype\": \"F32\", \"shape\": [0], \"data_offsets\": [4, 4]},"
-      "\"z0\": {\"dtype\": \"BF16\", \"shape\": [5, 0], \"data_offsets\": [4, 4]},"
+      "\"z0\": {\"dtype\": \"BF16\", \"shape\": [5, 0], \"data_offsets\": [4, "
+      "4]},"
       "\"__metadata__\": {\"k\\/\": \"\\b\\f\"}}   ";
   // Parsed tensors point into the bytes, which must outlive them.
   const std::string bytes = MakeFile(header, "abcd");
@@ -250,26 +251,29 @@ std::vector<MalformedCase> MalformedCases() {
        "tensor \"t\": expected an object"},
       {"metadata not an object", MakeFile("{\"__metadata__\":\"x\"}"),
        "\"__metadata__\" must be an object"},
-      {"metadata value not a string",
-       MakeFile("{\"__metadata__\":{\"k\":1}}"),
+      {"metadata value not a string", MakeFile("{\"__metadata__\":{\"k\":1}}"),
        "\"__metadata__\" entry \"k\" must be a string"},
       {"duplicate metadata key",
        MakeFile("{\"__metadata__\":{\"k\":\"1\",\"k\":\"2\"}}"),
        "\"__metadata__\" has the key \"k\" more than once"},
-      {"duplicate metadata", MakeFile("{\"__metadata__\":{},\"__metadata__\":{}}"),
+      {"duplicate metadata",
+       MakeFile("{\"__metadata__\":{},\"__metadata__\":{}}"),
        "the header has the key \"__metadata__\" more than once"},
       {"missing dtype",
        MakeFile(OneTensor("\"shape\":[2],\"data_offsets\":[0,8]"), "12345678"),
        "tensor \"t\" has no \"dtype\" field"},
       {"missing shape",
-       MakeFile(OneTensor("\"dtype\":\"F32\",\"data_offsets\":[0,8]"), "12345678"),
+       MakeFile(OneTensor("\"dtype\":\"F32\",\"data_offsets\":[0,8]"),
+                "12345678"),
        "tensor \"t\" has no \"shape\" field"},
-      {"missing offsets", MakeFile(OneTensor("\"dtype\":\"F32\",\"shape\":[2]")),
+      {"missing offsets",
+       MakeFile(OneTensor("\"dtype\":\"F32\",\"shape\":[2]")),
        "tensor \"t\" has no \"data_offsets\" field"},
       {"unknown field",
-       MakeFile(OneTensor("\"dtype\":\"U8\",\"shape\":[],\"data_offsets\":[0,1],"
-                          "\"offsets\":[0,1]"),
-                "1"),
+       MakeFile(
+           OneTensor("\"dtype\":\"U8\",\"shape\":[],\"data_offsets\":[0,1],"
+                     "\"offsets\":[0,1]"),
+           "1"),
        "tensor \"t\": unknown field \"offsets\""},
       {"duplicate field",
        MakeFile(OneTensor("\"dtype\":\"U8\",\"dtype\":\"U8\",\"shape\":[],"
@@ -277,33 +281,43 @@ std::vector<MalformedCase> MalformedCases() {
                 "1"),
        "tensor \"t\" has the key \"dtype\" more than once"},
       {"dtype not a string",
-       MakeFile(OneTensor("\"dtype\":4,\"shape\":[],\"data_offsets\":[0,4]"), "1234"),
+       MakeFile(OneTensor("\"dtype\":4,\"shape\":[],\"data_offsets\":[0,4]"),
+                "1234"),
        "tensor \"t\": \"dtype\" must be a string"},
       {"shape not an array",
-       MakeFile(OneTensor("\"dtype\":\"U8\",\"shape\":2,\"data_offsets\":[0,2]"), "12"),
+       MakeFile(
+           OneTensor("\"dtype\":\"U8\",\"shape\":2,\"data_offsets\":[0,2]"),
+           "12"),
        "tensor \"t\": \"shape\" must be an array"},
       {"shape holds a string",
-       MakeFile(OneTensor("\"dtype\":\"U8\",\"shape\":[\"2\"],\"data_offsets\":[0,2]"),
-                "12"),
+       MakeFile(
+           OneTensor(
+               "\"dtype\":\"U8\",\"shape\":[\"2\"],\"data_offsets\":[0,2]"),
+           "12"),
        "tensor \"t\": \"shape\" must hold non-negative integers"},
       {"offsets not an array",
-       MakeFile(OneTensor("\"dtype\":\"U8\",\"shape\":[2],\"data_offsets\":{}"), "12"),
+       MakeFile(OneTensor("\"dtype\":\"U8\",\"shape\":[2],\"data_offsets\":{}"),
+                "12"),
        "tensor \"t\": \"data_offsets\" must be an array"},
       {"negative dimension",
-       MakeFile(OneTensor("\"dtype\":\"U8\",\"shape\":[-2],\"data_offsets\":[0,2]"),
-                "12"),
+       MakeFile(
+           OneTensor("\"dtype\":\"U8\",\"shape\":[-2],\"data_offsets\":[0,2]"),
+           "12"),
        "tensor \"t\": \"shape\" holds -2, which is negative"},
       {"fractional dimension",
-       MakeFile(OneTensor("\"dtype\":\"U8\",\"shape\":[2.0],\"data_offsets\":[0,2]"),
-                "12"),
+       MakeFile(
+           OneTensor("\"dtype\":\"U8\",\"shape\":[2.0],\"data_offsets\":[0,2]"),
+           "12"),
        "tensor \"t\": \"shape\" holds 2.0, which is not an integer"},
       {"exponent dimension",
-       MakeFile(OneTensor("\"dtype\":\"U8\",\"shape\":[2e0],\"data_offsets\":[0,2]"),
-                "12"),
+       MakeFile(
+           OneTensor("\"dtype\":\"U8\",\"shape\":[2e0],\"data_offsets\":[0,2]"),
+           "12"),
        "holds 2e0, which is not an integer"},
       {"leading zero",
-       MakeFile(OneTensor("\"dtype\":\"U8\",\"shape\":[02],\"data_offsets\":[0,2]"),
-                "12"),
+       MakeFile(
+           OneTensor("\"dtype\":\"U8\",\"shape\":[02],\"data_offsets\":[0,2]"),
+           "12"),
        "leading zeros"},
       {"64-bit overflow",
        MakeFile(OneTensor("\"dtype\":\"U8\",\"shape\":[2],"
@@ -321,73 +335,91 @@ std::vector<MalformedCase> MalformedCases() {
                 "1"),
        "tensor \"t\": \"shape\" has more than 64 entries"},
       {"negative offset",
-       MakeFile(OneTensor("\"dtype\":\"U8\",\"shape\":[2],\"data_offsets\":[-1,1]"),
-                "12"),
+       MakeFile(
+           OneTensor("\"dtype\":\"U8\",\"shape\":[2],\"data_offsets\":[-1,1]"),
+           "12"),
        "\"data_offsets\" holds -1, which is negative"},
       {"one offset",
-       MakeFile(OneTensor("\"dtype\":\"U8\",\"shape\":[2],\"data_offsets\":[2]"), "12"),
+       MakeFile(
+           OneTensor("\"dtype\":\"U8\",\"shape\":[2],\"data_offsets\":[2]"),
+           "12"),
        "tensor \"t\": \"data_offsets\" must be [begin, end], got 1 entries"},
       {"three offsets",
-       MakeFile(OneTensor("\"dtype\":\"U8\",\"shape\":[2],\"data_offsets\":[0,1,2]"),
-                "12"),
+       MakeFile(
+           OneTensor("\"dtype\":\"U8\",\"shape\":[2],\"data_offsets\":[0,1,2]"),
+           "12"),
        "tensor \"t\": \"data_offsets\" has more than 2 entries"},
       {"unsupported dtype F64",
-       MakeFile(OneTensor("\"dtype\":\"F64\",\"shape\":[1],\"data_offsets\":[0,8]"),
-                "12345678"),
+       MakeFile(
+           OneTensor("\"dtype\":\"F64\",\"shape\":[1],\"data_offsets\":[0,8]"),
+           "12345678"),
        "tensor \"t\" has dtype \"F64\", which CommVQ does not read"},
       {"unsupported dtype I32",
-       MakeFile(OneTensor("\"dtype\":\"I32\",\"shape\":[1],\"data_offsets\":[0,4]"),
-                "1234"),
+       MakeFile(
+           OneTensor("\"dtype\":\"I32\",\"shape\":[1],\"data_offsets\":[0,4]"),
+           "1234"),
        "tensor \"t\" has dtype \"I32\""},
       {"lower-case dtype",
-       MakeFile(OneTensor("\"dtype\":\"f32\",\"shape\":[1],\"data_offsets\":[0,4]"),
-                "1234"),
+       MakeFile(
+           OneTensor("\"dtype\":\"f32\",\"shape\":[1],\"data_offsets\":[0,4]"),
+           "1234"),
        "tensor \"t\" has dtype \"f32\""},
       {"element count overflow",
        MakeFile(OneTensor("\"dtype\":\"U8\",\"shape\":[4294967296,4294967296],"
                           "\"data_offsets\":[0,1]"),
                 "1"),
-       "tensor \"t\": shape [4294967296, 4294967296] has more than 2^63 elements"},
+       "tensor \"t\": shape [4294967296, 4294967296] has more than 2^63 "
+       "elements"},
       {"byte count overflow",
        MakeFile(OneTensor("\"dtype\":\"F32\",\"shape\":[4611686018427387904],"
                           "\"data_offsets\":[0,1]"),
                 "1"),
-       "tensor \"t\": shape [4611686018427387904] of F32 has more than 2^63 bytes"},
+       "tensor \"t\": shape [4611686018427387904] of F32 has more than 2^63 "
+       "bytes"},
       {"reversed offsets",
-       MakeFile(OneTensor("\"dtype\":\"U8\",\"shape\":[0],\"data_offsets\":[2,1]"), "12"),
+       MakeFile(
+           OneTensor("\"dtype\":\"U8\",\"shape\":[0],\"data_offsets\":[2,1]"),
+           "12"),
        "tensor \"t\": data_offsets [2, 1] end before they begin"},
       {"offsets past the data", MakeFile(f32_t, "1234"),
        "tensor \"t\": data_offsets [0, 8] run past the end of the 4-byte data "
        "section"},
       {"size mismatch",
-       MakeFile(OneTensor("\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,4]"),
-                "1234"),
-       "tensor \"t\": data_offsets [0, 4] span 4 bytes but F32 of shape [2] needs 8"},
+       MakeFile(
+           OneTensor("\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,4]"),
+           "1234"),
+       "tensor \"t\": data_offsets [0, 4] span 4 bytes but F32 of shape [2] "
+       "needs 8"},
       {"overlap",
-       MakeFile("{\"a\":{\"dtype\":\"U8\",\"shape\":[4],\"data_offsets\":[0,4]},"
-                "\"b\":{\"dtype\":\"U8\",\"shape\":[4],\"data_offsets\":[2,6]}}",
-                "123456"),
+       MakeFile(
+           "{\"a\":{\"dtype\":\"U8\",\"shape\":[4],\"data_offsets\":[0,4]},"
+           "\"b\":{\"dtype\":\"U8\",\"shape\":[4],\"data_offsets\":[2,6]}}",
+           "123456"),
        "tensor \"b\" (data_offsets [2, 6]) overlaps tensor \"a\" (data_offsets "
        "[0, 4])"},
       {"empty tensor inside another",
-       MakeFile("{\"a\":{\"dtype\":\"U8\",\"shape\":[4],\"data_offsets\":[0,4]},"
-                "\"b\":{\"dtype\":\"U8\",\"shape\":[0],\"data_offsets\":[2,2]}}",
-                "1234"),
+       MakeFile(
+           "{\"a\":{\"dtype\":\"U8\",\"shape\":[4],\"data_offsets\":[0,4]},"
+           "\"b\":{\"dtype\":\"U8\",\"shape\":[0],\"data_offsets\":[2,2]}}",
+           "1234"),
        "tensor \"b\" (data_offsets [2, 2]) overlaps tensor \"a\""},
       {"same offsets twice",
-       MakeFile("{\"a\":{\"dtype\":\"U8\",\"shape\":[2],\"data_offsets\":[0,2]},"
-                "\"b\":{\"dtype\":\"U8\",\"shape\":[2],\"data_offsets\":[0,2]}}",
-                "12"),
+       MakeFile(
+           "{\"a\":{\"dtype\":\"U8\",\"shape\":[2],\"data_offsets\":[0,2]},"
+           "\"b\":{\"dtype\":\"U8\",\"shape\":[2],\"data_offsets\":[0,2]}}",
+           "12"),
        "overlaps tensor"},
       {"gap at the start",
-       MakeFile(OneTensor("\"dtype\":\"U8\",\"shape\":[2],\"data_offsets\":[2,4]"),
-                "1234"),
+       MakeFile(
+           OneTensor("\"dtype\":\"U8\",\"shape\":[2],\"data_offsets\":[2,4]"),
+           "1234"),
        "bytes [0, 2) of the data section, before tensor \"t\", belong to no "
        "tensor"},
       {"gap between tensors",
-       MakeFile("{\"a\":{\"dtype\":\"U8\",\"shape\":[1],\"data_offsets\":[0,1]},"
-                "\"b\":{\"dtype\":\"U8\",\"shape\":[1],\"data_offsets\":[3,4]}}",
-                "1234"),
+       MakeFile(
+           "{\"a\":{\"dtype\":\"U8\",\"shape\":[1],\"data_offsets\":[0,1]},"
+           "\"b\":{\"dtype\":\"U8\",\"shape\":[1],\"data_offsets\":[3,4]}}",
+           "1234"),
        "bytes [1, 3) of the data section, before tensor \"b\", belong to no "
        "tensor"},
       {"trailing bytes", MakeFile(f32_t, "123456789"),
@@ -395,9 +427,10 @@ std::vector<MalformedCase> MalformedCases() {
       {"data without tensors", MakeFile("{}", "x"),
        "bytes [0, 1) at the end of the data section"},
       {"duplicate tensor name",
-       MakeFile("{\"a\":{\"dtype\":\"U8\",\"shape\":[1],\"data_offsets\":[0,1]},"
-                "\"a\":{\"dtype\":\"U8\",\"shape\":[1],\"data_offsets\":[1,2]}}",
-                "12"),
+       MakeFile(
+           "{\"a\":{\"dtype\":\"U8\",\"shape\":[1],\"data_offsets\":[0,1]},"
+           "\"a\":{\"dtype\":\"U8\",\"shape\":[1],\"data_offsets\":[1,2]}}",
+           "12"),
        "the header has the key \"a\" more than once"},
   };
 }
@@ -449,24 +482,25 @@ TEST(SafetensorsTest, EveryFlippedHeaderByteIsAnErrorOrStillConsistent) {
 TEST(SafetensorsTest, WriterRejectsWhatTheReaderWould) {
   const uint8_t byte = 0;
   const TensorView one(&byte, DType::kU8, {1});
-  EXPECT_THAT(SerializeSafetensors({{"a", one}, {"a", one}}, {}),
-              StatusIs(kInvalid, HasSubstr("tensor \"a\" is given more than once")));
+  EXPECT_THAT(
+      SerializeSafetensors({{"a", one}, {"a", one}}, {}),
+      StatusIs(kInvalid, HasSubstr("tensor \"a\" is given more than once")));
   EXPECT_THAT(SerializeSafetensors({{"__metadata__", one}}, {}),
               StatusIs(kInvalid, HasSubstr("reserves this name")));
   EXPECT_THAT(SerializeSafetensors({{"bad\xff", one}}, {}),
               StatusIs(kInvalid, HasSubstr("tensor \"bad\\xff\": the name is "
                                            "not valid UTF-8")));
-  EXPECT_THAT(SerializeSafetensors({{"a", one}}, {{"k", "\xc3"}}),
-              StatusIs(kInvalid, HasSubstr("metadata entry \"k\" is not valid")));
   EXPECT_THAT(
-      SerializeSafetensors({{"neg", TensorView(&byte, DType::kU8, {2, -1})}}, {}),
-      StatusIs(kInvalid, AllOf(HasSubstr("tensor \"neg\""),
-                               HasSubstr("negative dimension -1"))));
-  EXPECT_THAT(
-      SerializeSafetensors({{"null", TensorView(nullptr, DType::kF32, {2})}},
-                           {}),
-      StatusIs(kInvalid, AllOf(HasSubstr("tensor \"null\""),
-                               HasSubstr("data is null"))));
+      SerializeSafetensors({{"a", one}}, {{"k", "\xc3"}}),
+      StatusIs(kInvalid, HasSubstr("metadata entry \"k\" is not valid")));
+  EXPECT_THAT(SerializeSafetensors(
+                  {{"neg", TensorView(&byte, DType::kU8, {2, -1})}}, {}),
+              StatusIs(kInvalid, AllOf(HasSubstr("tensor \"neg\""),
+                                       HasSubstr("negative dimension -1"))));
+  EXPECT_THAT(SerializeSafetensors(
+                  {{"null", TensorView(nullptr, DType::kF32, {2})}}, {}),
+              StatusIs(kInvalid, AllOf(HasSubstr("tensor \"null\""),
+                                       HasSubstr("data is null"))));
 }
 
 TEST(SafetensorsTest, ReserializingAParsedFileGivesTheSameBytes) {

@@ -4,6 +4,7 @@
 #include "commvq/quantizer/fp8_quantizer.h"
 #include "commvq/quantizer/int_quantizer.h"
 #include "commvq/quantizer/kivi_quantizer.h"
+#include "commvq/quantizer/rvq_quantizer.h"
 
 namespace commvq {
 
@@ -14,6 +15,7 @@ std::vector<std::unique_ptr<QuantizerFactory>> BuiltinQuantizerFactories() {
   factories.push_back(MakeIntQuantizerFactory());
   factories.push_back(MakeKiviQuantizerFactory());
   factories.push_back(MakeFp8QuantizerFactory());
+  factories.push_back(MakeRvqQuantizerFactory());
   return factories;
 }
 

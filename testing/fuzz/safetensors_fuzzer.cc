@@ -25,7 +25,8 @@ std::vector<commvq::NamedTensor> ToNamedTensors(
 
 bool SameContents(const commvq::SafetensorsFile& a,
                   const commvq::SafetensorsFile& b) {
-  if (a.metadata() != b.metadata() || a.tensors().size() != b.tensors().size()) {
+  if (a.metadata() != b.metadata() ||
+      a.tensors().size() != b.tensors().size()) {
     return false;
   }
   for (size_t i = 0; i < a.tensors().size(); ++i) {
