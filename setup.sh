@@ -14,6 +14,7 @@ APT_PACKAGES=(
   libgtest-dev libgmock-dev          # @com_google_googletest
   libbenchmark-dev                   # @com_github_google_benchmark
   python3 python3-venv  # testing/ci scripts; reference checks in a venv
+  sword-text-web diatheke  # the English text (World English Bible, public domain)
 )
 
 as_root() {
@@ -80,9 +81,17 @@ PY
   rm -rf "$download"
   echo "$model_sha256  $model" | sha256sum --check --status || fail "SHA-256 of $model does not match $model_sha256"
 fi
-# Tests find the model and the reference Python through these variables
-# (see the try-import in .bazelrc).
-printf 'test --test_env=COMMVQ_MODEL_DIR=%s\ntest --test_env=COMMVQ_PYTHON=%s\n' \
-  "$model_dir" "$venv/bin/python" > "$repo/.cache/model.bazelrc"
+# --- The texts: calibration and evaluation splits of the World English Bible
+# (testing/texts/prepare_texts.py says which books). ---
+text_dir="$repo/.cache/texts"
+if [[ ! -s $text_dir/calibration.txt || ! -s $text_dir/evaluation.txt ]]; then
+  mkdir -p "$text_dir"
+  python3 "$repo/testing/texts/prepare_texts.py" "$text_dir" >&2 || fail "cannot prepare the texts (diatheke, sword-text-web)"
+fi
+
+# Tests find the model, the texts and the reference Python through these
+# variables (see the try-import in .bazelrc).
+printf 'test --test_env=COMMVQ_MODEL_DIR=%s\ntest --test_env=COMMVQ_PYTHON=%s\ntest --test_env=COMMVQ_TEXT_DIR=%s\n' \
+  "$model_dir" "$venv/bin/python" "$text_dir" > "$repo/.cache/model.bazelrc"
 
 echo "setup: ok" >&2
