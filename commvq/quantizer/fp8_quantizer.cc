@@ -31,21 +31,32 @@ class Fp8Quantizer final : public Quantizer {
 
   int64_t ParameterBytes() const override { return 0; }
 
+  // Each scaled element v = x / scale rounds to E4M3 within half a unit in
+  // the last place: |v| * 2^-4 for normal values (3 mantissa bits), 2^-10
+  // below the smallest normal, plus whatever exceeds 448 and saturates (the
+  // fp16 rounding of the scale can push max |v| slightly past 448), with a
+  // 1e-6 relative margin for the float division that forms v.
+  double SquaredErrorBound(const float* block) const override {
+    const double scale = HalfBitsToFloat(ScaleBits(MaxAbs(block)));
+    if (scale == 0.0) return 0.0;  // an all-zero vector is exact
+    double bound = 0.0;
+    for (int64_t c = 0; c < dim(); ++c) {
+      const double v = std::abs(double{block[c]}) / scale;
+      const double e = (1.0 + 1e-6) * scale *
+                       (std::max(v * 0x1p-4, 0x1p-10) +
+                        std::max(0.0, v - double{kE4m3Max}));
+      bound += e * e;
+    }
+    return bound;
+  }
+
  protected:
   absl::Status EncodeBlocks(const float* x, int64_t num_vectors,
                             uint8_t* codes, uint8_t* side) const override {
     for (int64_t v = 0; v < num_vectors; ++v) {
       const float* row = x + v * dim();
-      float max_abs = 0.0f;
-      for (int64_t c = 0; c < dim(); ++c) {
-        max_abs = std::max(max_abs, std::abs(row[c]));
-      }
-      // Encode with the fp16-rounded scale that decode will see.
-      uint16_t scale_bits = FloatToHalfBits(max_abs / kE4m3Max);
-      // A nonzero vector whose scale would round to zero (max|x| below
-      // 448 * 2^-25) would decode as all zeros; the smallest fp16 subnormal
-      // keeps it, and its elements then stay below 224, within range.
-      if (scale_bits == 0 && max_abs > 0.0f) scale_bits = 1;
+      const float max_abs = MaxAbs(row);
+      const uint16_t scale_bits = ScaleBits(max_abs);
       const float scale = HalfBitsToFloat(scale_bits);
       if (!std::isfinite(scale)) {
         return absl::InvalidArgumentError(absl::StrCat(
@@ -77,6 +88,23 @@ class Fp8Quantizer final : public Quantizer {
       }
     }
     return absl::OkStatus();
+  }
+
+  float MaxAbs(const float* row) const {
+    float max_abs = 0.0f;
+    for (int64_t c = 0; c < dim(); ++c) {
+      max_abs = std::max(max_abs, std::abs(row[c]));
+    }
+    return max_abs;
+  }
+
+  // The fp16 scale max|x| / 448 that encoding uses (and decoding reads). A
+  // nonzero vector whose scale would round to zero (max|x| below
+  // 448 * 2^-25) would decode as all zeros; the smallest fp16 subnormal keeps
+  // it, and its elements then stay below 224, within range.
+  static uint16_t ScaleBits(float max_abs) {
+    const uint16_t bits = FloatToHalfBits(max_abs / kE4m3Max);
+    return bits == 0 && max_abs > 0.0f ? uint16_t{1} : bits;
   }
 
   absl::StatusOr<std::string> SerializePayload() const override {
