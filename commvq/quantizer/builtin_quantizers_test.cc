@@ -12,6 +12,7 @@
 #include "commvq/base/thread_pool.h"
 #include "commvq/quantizer/float_quantizer.h"
 #include "commvq/quantizer/int_quantizer.h"
+#include "commvq/quantizer/quantizer_test_util.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
@@ -24,50 +25,14 @@ using ::testing::HasSubstr;
 
 constexpr auto kInvalid = absl::StatusCode::kInvalidArgument;
 
+using ::commvq::testing::Encoded;
+using ::commvq::testing::RandomRows;
+using ::commvq::testing::RoundTrip;
+
 absl::StatusOr<std::unique_ptr<Quantizer>> Make(const QuantizerFactory& factory,
                                                 absl::string_view spec,
                                                 int64_t dim) {
-  absl::StatusOr<QuantizerSpec> parsed = ParseQuantizerSpec(spec);
-  if (!parsed.ok()) return parsed.status();
-  absl::StatusOr<ResolvedOptions> options =
-      ResolveOptions(factory.description().options, *parsed);
-  if (!options.ok()) return options.status();
-  return factory.Train(*options, TensorView(nullptr, DType::kF32, {0, dim}),
-                       TrainOptions{});
-}
-
-struct Encoded {
-  std::vector<uint8_t> codes;
-  std::vector<uint8_t> side;
-  std::vector<float> decoded;
-};
-
-// Encodes and decodes rows [n, dim] of `x` with `q`.
-Encoded RoundTrip(const Quantizer& q, const std::vector<float>& x,
-                  ThreadPool* pool = nullptr) {
-  const int64_t n = static_cast<int64_t>(x.size()) / q.dim();
-  Encoded e;
-  e.codes.resize(n * q.layout().code_bytes);
-  e.side.resize(n * q.layout().side_bytes);
-  e.decoded.resize(x.size());
-  MutableTensorView codes(e.codes.data(), DType::kU8, {n, q.layout().code_bytes});
-  MutableTensorView side(e.side.data(), DType::kU8, {n, q.layout().side_bytes});
-  EXPECT_THAT(q.Encode(TensorView(x.data(), DType::kF32, {n, q.dim()}), codes,
-                       side, pool),
-              IsOk());
-  EXPECT_THAT(q.Decode(codes, side,
-                       MutableTensorView(e.decoded.data(), DType::kF32,
-                                         {n, q.dim()}),
-                       pool),
-              IsOk());
-  return e;
-}
-
-std::vector<float> RandomRows(int64_t n, int64_t dim, uint64_t seed) {
-  std::vector<float> x(n * dim);
-  Rng rng(seed);
-  rng.FillNormal(absl::MakeSpan(x), 0.0f, 2.0f);
-  return x;
+  return ::commvq::testing::MakeUntrainedQuantizer(factory, spec, dim);
 }
 
 TEST(IntQuantizerTest, LayoutCountsCodesScalesAndZeroPoints) {

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "commvq/base/status_matchers.h"
+#include "commvq/quantizer/quantizer_test_util.h"
 #include "commvq/quantizer/serialized_quantizer.h"
 #include "commvq/registry/builtin_quantizers.h"
 #include "gmock/gmock.h"
@@ -30,29 +31,8 @@ std::unique_ptr<QuantizerRegistry> RegistryWithBuiltins() {
   return registry;
 }
 
-struct Encoded {
-  std::vector<uint8_t> codes, side;
-  std::vector<float> decoded;
-};
-
-Encoded RoundTrip(const Quantizer& q, const std::vector<float>& x) {
-  const int64_t n = static_cast<int64_t>(x.size()) / q.dim();
-  Encoded e{std::vector<uint8_t>(n * q.layout().code_bytes),
-            std::vector<uint8_t>(n * q.layout().side_bytes),
-            std::vector<float>(x.size())};
-  const MutableTensorView codes(e.codes.data(), DType::kU8,
-                                {n, q.layout().code_bytes});
-  const MutableTensorView side(e.side.data(), DType::kU8,
-                               {n, q.layout().side_bytes});
-  EXPECT_THAT(q.Encode(TensorView(x.data(), DType::kF32, {n, q.dim()}), codes,
-                       side),
-              IsOk());
-  EXPECT_THAT(q.Decode(codes, side,
-                       MutableTensorView(e.decoded.data(), DType::kF32,
-                                         {n, q.dim()})),
-              IsOk());
-  return e;
-}
+using ::commvq::testing::Encoded;
+using ::commvq::testing::RoundTrip;
 
 TEST(PluginLoaderTest, LoadsTheExamplePluginAndItsQuantizerWorks) {
   auto registry = RegistryWithBuiltins();
