@@ -208,18 +208,6 @@ struct AlignedFree {
 
 }  // namespace
 
-absl::string_view PairLayoutName(PairLayout layout) {
-  switch (layout) {
-    case PairLayout::kHalf:
-      return "half";
-    case PairLayout::kInterleaved:
-      return "interleaved";
-    case PairLayout::kUnspecified:
-      break;
-  }
-  return "unspecified";
-}
-
 absl::string_view CacheRoleName(CacheRole role) {
   switch (role) {
     case CacheRole::kKey:

@@ -33,6 +33,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "commvq/base/dtype.h"
+#include "commvq/base/pair_layout.h"
 #include "commvq/quantizer/quantizer.h"
 #include "commvq/registry/registry.h"
 #include "commvq/tensor/tensor_view.h"
@@ -44,13 +45,6 @@ inline constexpr absl::string_view kCodebookFileMagic = "CVQCODEB";
 inline constexpr uint64_t kCodebookFileAlignment = 64;
 // Larger headers are rejected before parsing (a real one is a few KB).
 inline constexpr uint32_t kMaxCodebookHeaderSize = 64 << 20;
-
-// How RoPE pairs the channels of a head.
-enum class PairLayout {
-  kUnspecified = 0,
-  kHalf = 1,         // (i, i + head_dim / 2), Hugging Face rotate_half
-  kInterleaved = 2,  // (2i, 2i + 1), GGUF / llama.cpp
-};
 
 enum class CacheRole { kUnspecified = 0, kKey = 1, kValue = 2 };
 
@@ -159,7 +153,6 @@ class CodebookFile {
   std::vector<QuantizerInfo> quantizers_;
 };
 
-absl::string_view PairLayoutName(PairLayout layout);
 absl::string_view CacheRoleName(CacheRole role);
 
 }  // namespace commvq

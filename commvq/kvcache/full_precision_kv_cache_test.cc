@@ -31,13 +31,13 @@ std::vector<float> RandomVector(int64_t size, uint64_t seed) {
 }
 
 // RoPE of one head vector from the definition, in double.
-std::vector<double> RotateReference(RopePairLayout layout, int64_t position,
+std::vector<double> RotateReference(PairLayout layout, int64_t position,
                                     const float* head) {
   std::vector<double> out(head, head + kHeadDim);
   for (int j = 0; j < kHeadDim / 2; ++j) {
-    const int a = layout == RopePairLayout::kHalf ? j : 2 * j;
+    const int a = layout == PairLayout::kHalf ? j : 2 * j;
     const int b =
-        layout == RopePairLayout::kHalf ? j + kHeadDim / 2 : 2 * j + 1;
+        layout == PairLayout::kHalf ? j + kHeadDim / 2 : 2 * j + 1;
     const double angle = position * std::pow(kTheta, -2.0 * j / kHeadDim);
     out[a] = head[a] * std::cos(angle) - head[b] * std::sin(angle);
     out[b] = head[a] * std::sin(angle) + head[b] * std::cos(angle);
@@ -85,7 +85,7 @@ std::vector<float> ReferenceAttention(const AttentionShape& shape,
   return out;
 }
 
-AttentionShape MakeShape(int heads, int kv_heads, RopePairLayout layout) {
+AttentionShape MakeShape(int heads, int kv_heads, PairLayout layout) {
   AttentionShape shape;
   shape.num_layers = 2;
   shape.num_heads = heads;
@@ -134,7 +134,7 @@ std::vector<int64_t> Iota(int64_t n) {
 }
 
 // (num_heads, num_kv_heads, pair layout): GQA ratios 1, 3 and 9.
-using CacheParam = std::tuple<int, int, RopePairLayout>;
+using CacheParam = std::tuple<int, int, PairLayout>;
 
 class FullPrecisionKvCacheTest : public ::testing::TestWithParam<CacheParam> {
  protected:
@@ -249,20 +249,20 @@ TEST_P(FullPrecisionKvCacheTest, TruncateThenReappendMatchesFreshCache) {
 
 INSTANTIATE_TEST_SUITE_P(
     GqaRatiosAndLayouts, FullPrecisionKvCacheTest,
-    ::testing::Values(CacheParam{3, 3, RopePairLayout::kHalf},
-                      CacheParam{3, 3, RopePairLayout::kInterleaved},
-                      CacheParam{6, 2, RopePairLayout::kHalf},
-                      CacheParam{6, 2, RopePairLayout::kInterleaved},
-                      CacheParam{9, 1, RopePairLayout::kHalf},
-                      CacheParam{9, 1, RopePairLayout::kInterleaved}),
+    ::testing::Values(CacheParam{3, 3, PairLayout::kHalf},
+                      CacheParam{3, 3, PairLayout::kInterleaved},
+                      CacheParam{6, 2, PairLayout::kHalf},
+                      CacheParam{6, 2, PairLayout::kInterleaved},
+                      CacheParam{9, 1, PairLayout::kHalf},
+                      CacheParam{9, 1, PairLayout::kInterleaved}),
     [](const ::testing::TestParamInfo<CacheParam>& info) {
       return absl::StrCat("Heads", std::get<0>(info.param), "KvHeads",
                           std::get<1>(info.param), "_",
-                          RopePairLayoutName(std::get<2>(info.param)));
+                          PairLayoutName(std::get<2>(info.param)));
     });
 
 TEST(FullPrecisionKvCacheBytesTest, CountsWholeBlocksOfKeysAndValues) {
-  const AttentionShape shape = MakeShape(4, 2, RopePairLayout::kInterleaved);
+  const AttentionShape shape = MakeShape(4, 2, PairLayout::kInterleaved);
   FullPrecisionKvCacheOptions options;
   options.block_tokens = 4;
   CVQ_ASSERT_OK_AND_ASSIGN(std::unique_ptr<FullPrecisionKvCache> cache,
@@ -301,7 +301,7 @@ class FullPrecisionKvCacheErrorTest : public ::testing::Test {
         MutableTensorView(out.data(), DType::kF32, {t, 4, kHeadDim}));
   }
 
-  const AttentionShape shape_ = MakeShape(4, 2, RopePairLayout::kHalf);
+  const AttentionShape shape_ = MakeShape(4, 2, PairLayout::kHalf);
   const std::vector<float> keys_ = RandomVector(4 * 2 * kHeadDim, 1);
   std::unique_ptr<FullPrecisionKvCache> cache_;
 };
@@ -358,21 +358,21 @@ TEST_F(FullPrecisionKvCacheErrorTest, RejectsBadLayersAndShapes) {
 }
 
 TEST(FullPrecisionKvCacheCreateTest, RejectsBadShapes) {
-  AttentionShape shape = MakeShape(5, 2, RopePairLayout::kHalf);
+  AttentionShape shape = MakeShape(5, 2, PairLayout::kHalf);
   EXPECT_THAT(
       FullPrecisionKvCache::Create(shape),
       StatusIs(absl::StatusCode::kInvalidArgument,
                HasSubstr("num_kv_heads 2 does not divide num_heads 5")));
-  shape = MakeShape(4, 2, RopePairLayout::kHalf);
+  shape = MakeShape(4, 2, PairLayout::kHalf);
   shape.head_dim = 7;
   EXPECT_THAT(FullPrecisionKvCache::Create(shape),
               StatusIs(absl::StatusCode::kInvalidArgument,
                        HasSubstr("even head_dim; got 7")));
-  shape = MakeShape(4, 0, RopePairLayout::kHalf);
+  shape = MakeShape(4, 0, PairLayout::kHalf);
   EXPECT_THAT(FullPrecisionKvCache::Create(shape),
               StatusIs(absl::StatusCode::kInvalidArgument,
                        HasSubstr("num_kv_heads must be positive; got 0")));
-  shape = MakeShape(4, 2, RopePairLayout::kHalf);
+  shape = MakeShape(4, 2, PairLayout::kHalf);
   FullPrecisionKvCacheOptions options;
   options.block_tokens = 0;
   EXPECT_THAT(FullPrecisionKvCache::Create(shape, options),
@@ -381,7 +381,7 @@ TEST(FullPrecisionKvCacheCreateTest, RejectsBadShapes) {
 }
 
 TEST(AttentionShapeTest, ToStringNamesEveryField) {
-  AttentionShape shape = MakeShape(9, 3, RopePairLayout::kInterleaved);
+  AttentionShape shape = MakeShape(9, 3, PairLayout::kInterleaved);
   shape.rope_theta = 100000.0;
   EXPECT_EQ(AttentionShapeToString(shape),
             "{layers 2, heads 9, kv_heads 3, head_dim 8, rope_theta 100000, "

@@ -9,7 +9,7 @@ std::string AttentionShapeToString(const AttentionShape& shape) {
   return absl::StrCat("{layers ", shape.num_layers, ", heads ", shape.num_heads,
                       ", kv_heads ", shape.num_kv_heads, ", head_dim ",
                       shape.head_dim, ", rope_theta ", shape.rope_theta,
-                      ", pairs ", RopePairLayoutName(shape.pair_layout), "}");
+                      ", pairs ", PairLayoutName(shape.pair_layout), "}");
 }
 
 absl::Status ValidateAttentionShape(const AttentionShape& shape) {

@@ -36,7 +36,7 @@ struct AttentionShape {
   int head_dim = 0;      // even: RoPE rotates pairs
   double rope_theta = 10000.0;
   // GGUF / llama.cpp checkpoints are interleaved; Hugging Face ones are half.
-  RopePairLayout pair_layout = RopePairLayout::kInterleaved;
+  PairLayout pair_layout = PairLayout::kInterleaved;
 
   // Query heads per KV head: query head h reads KV head h / group_size().
   int group_size() const { return num_heads / num_kv_heads; }

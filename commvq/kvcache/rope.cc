@@ -7,18 +7,8 @@
 
 namespace commvq {
 
-absl::string_view RopePairLayoutName(RopePairLayout layout) {
-  switch (layout) {
-    case RopePairLayout::kHalf:
-      return "half";
-    case RopePairLayout::kInterleaved:
-      return "interleaved";
-  }
-  return "invalid";
-}
-
 absl::StatusOr<Rope> Rope::Create(int head_dim, double rope_theta,
-                                  RopePairLayout layout) {
+                                  PairLayout layout) {
   if (head_dim <= 0 || head_dim % 2 != 0) {
     return absl::InvalidArgumentError(
         absl::StrCat("RoPE needs a positive, even head_dim; got ", head_dim));
@@ -29,8 +19,8 @@ absl::StatusOr<Rope> Rope::Create(int head_dim, double rope_theta,
     return absl::InvalidArgumentError(absl::StrCat(
         "rope_theta must be finite and greater than 1; got ", rope_theta));
   }
-  if (layout != RopePairLayout::kHalf &&
-      layout != RopePairLayout::kInterleaved) {
+  if (layout != PairLayout::kHalf &&
+      layout != PairLayout::kInterleaved) {
     return absl::InvalidArgumentError(
         absl::StrCat("unknown RoPE pair layout ", static_cast<int>(layout),
                      "; expected half (1) or interleaved (2)"));
@@ -38,12 +28,12 @@ absl::StatusOr<Rope> Rope::Create(int head_dim, double rope_theta,
   return Rope(head_dim, rope_theta, layout);
 }
 
-Rope::Rope(int head_dim, double rope_theta, RopePairLayout layout)
+Rope::Rope(int head_dim, double rope_theta, PairLayout layout)
     : head_dim_(head_dim),
       rope_theta_(rope_theta),
       layout_(layout),
-      first_channel_stride_(layout == RopePairLayout::kHalf ? 1 : 2),
-      second_channel_offset_(layout == RopePairLayout::kHalf ? head_dim / 2
+      first_channel_stride_(layout == PairLayout::kHalf ? 1 : 2),
+      second_channel_offset_(layout == PairLayout::kHalf ? head_dim / 2
                                                              : 1),
       inverse_frequencies_(head_dim / 2) {
   for (int j = 0; j < num_pairs(); ++j) {

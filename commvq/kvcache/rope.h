@@ -23,32 +23,21 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/types/span.h"
+#include "commvq/base/pair_layout.h"
 
 namespace commvq {
-
-// How RoPE pairs the channels of a head. The numeric values equal those of
-// commvq::PairLayout in commvq/io/codebook_file.h (which adds kUnspecified
-// for files that do not say), so converting between the two is a cast; this
-// copy exists so the cache does not depend on the codebook file format.
-enum class RopePairLayout {
-  kHalf = 1,         // (j, j + head_dim / 2), Hugging Face rotate_half
-  kInterleaved = 2,  // (2j, 2j + 1), GGUF / llama.cpp
-};
-
-// "half" or "interleaved" ("invalid" for any other value).
-absl::string_view RopePairLayoutName(RopePairLayout layout);
 
 class Rope {
  public:
   // InvalidArgument unless head_dim is positive and even, rope_theta is
   // finite and greater than 1, and layout is one of the enumerators.
   static absl::StatusOr<Rope> Create(int head_dim, double rope_theta,
-                                     RopePairLayout layout);
+                                     PairLayout layout);
 
   int head_dim() const { return head_dim_; }
   int num_pairs() const { return head_dim_ / 2; }
   double rope_theta() const { return rope_theta_; }
-  RopePairLayout layout() const { return layout_; }
+  PairLayout layout() const { return layout_; }
 
   // rope_theta^(-2j / head_dim) for pair j: [num_pairs].
   absl::Span<const double> inverse_frequencies() const {
@@ -82,11 +71,11 @@ class Rope {
               int num_heads, absl::Span<float> data) const;
 
  private:
-  Rope(int head_dim, double rope_theta, RopePairLayout layout);
+  Rope(int head_dim, double rope_theta, PairLayout layout);
 
   int head_dim_;
   double rope_theta_;
-  RopePairLayout layout_;
+  PairLayout layout_;
   // Channel of pair j's first element is j * first_channel_stride_; the
   // second follows second_channel_offset_ channels later.
   int first_channel_stride_;

@@ -18,15 +18,15 @@ using ::testing::HasSubstr;
 
 // The rotation of one head vector written straight from the definition, in
 // double, with the pair channels spelled out per layout.
-std::vector<double> ReferenceRotate(RopePairLayout layout, double theta,
+std::vector<double> ReferenceRotate(PairLayout layout, double theta,
                                     int64_t position,
                                     const std::vector<float>& head) {
   const int head_dim = static_cast<int>(head.size());
   std::vector<double> out(head.begin(), head.end());
   for (int j = 0; j < head_dim / 2; ++j) {
-    const int a = layout == RopePairLayout::kHalf ? j : 2 * j;
+    const int a = layout == PairLayout::kHalf ? j : 2 * j;
     const int b =
-        layout == RopePairLayout::kHalf ? j + head_dim / 2 : 2 * j + 1;
+        layout == PairLayout::kHalf ? j + head_dim / 2 : 2 * j + 1;
     const double angle =
         static_cast<double>(position) * std::pow(theta, -2.0 * j / head_dim);
     out[a] = head[a] * std::cos(angle) - head[b] * std::sin(angle);
@@ -57,7 +57,7 @@ double Dot(const std::vector<float>& a, const std::vector<float>& b) {
   return sum;
 }
 
-class RopeLayoutTest : public ::testing::TestWithParam<RopePairLayout> {};
+class RopeLayoutTest : public ::testing::TestWithParam<PairLayout> {};
 
 TEST_P(RopeLayoutTest, MatchesScalarReference) {
   constexpr int kHeadDim = 64;
@@ -123,17 +123,17 @@ TEST_P(RopeLayoutTest, ScoresDependOnlyOnRelativePosition) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Layouts, RopeLayoutTest,
-                         ::testing::Values(RopePairLayout::kHalf,
-                                           RopePairLayout::kInterleaved),
+                         ::testing::Values(PairLayout::kHalf,
+                                           PairLayout::kInterleaved),
                          [](const auto& info) {
-                           return std::string(RopePairLayoutName(info.param));
+                           return std::string(PairLayoutName(info.param));
                          });
 
 TEST(RopeTest, PairChannelsFollowTheLayout) {
   CVQ_ASSERT_OK_AND_ASSIGN(Rope half,
-                           Rope::Create(8, 10000.0, RopePairLayout::kHalf));
+                           Rope::Create(8, 10000.0, PairLayout::kHalf));
   CVQ_ASSERT_OK_AND_ASSIGN(
-      Rope interleaved, Rope::Create(8, 10000.0, RopePairLayout::kInterleaved));
+      Rope interleaved, Rope::Create(8, 10000.0, PairLayout::kInterleaved));
   for (int j = 0; j < 4; ++j) {
     EXPECT_EQ(half.FirstChannel(j), j);
     EXPECT_EQ(half.SecondChannel(j), j + 4);
@@ -156,7 +156,7 @@ TEST(RopeTest, PairChannelsFollowTheLayout) {
 
 TEST(RopeTest, InverseFrequencies) {
   CVQ_ASSERT_OK_AND_ASSIGN(
-      Rope rope, Rope::Create(64, 100000.0, RopePairLayout::kInterleaved));
+      Rope rope, Rope::Create(64, 100000.0, PairLayout::kInterleaved));
   ASSERT_EQ(rope.inverse_frequencies().size(), 32u);
   EXPECT_EQ(rope.inverse_frequencies()[0], 1.0);
   EXPECT_DOUBLE_EQ(rope.inverse_frequencies()[16], 1.0 / std::sqrt(100000.0));
@@ -165,20 +165,20 @@ TEST(RopeTest, InverseFrequencies) {
 }
 
 TEST(RopeTest, RejectsBadArguments) {
-  EXPECT_THAT(Rope::Create(7, 10000.0, RopePairLayout::kHalf),
+  EXPECT_THAT(Rope::Create(7, 10000.0, PairLayout::kHalf),
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("got 7")));
-  EXPECT_THAT(Rope::Create(0, 10000.0, RopePairLayout::kHalf),
+  EXPECT_THAT(Rope::Create(0, 10000.0, PairLayout::kHalf),
               StatusIs(absl::StatusCode::kInvalidArgument,
                        HasSubstr("head_dim; got 0")));
   EXPECT_THAT(
-      Rope::Create(8, 1.0, RopePairLayout::kHalf),
+      Rope::Create(8, 1.0, PairLayout::kHalf),
       StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("rope_theta")));
   EXPECT_THAT(
       Rope::Create(8, std::numeric_limits<double>::quiet_NaN(),
-                   RopePairLayout::kHalf),
+                   PairLayout::kHalf),
       StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("got nan")));
   EXPECT_THAT(
-      Rope::Create(8, 10000.0, static_cast<RopePairLayout>(0)),
+      Rope::Create(8, 10000.0, static_cast<PairLayout>(0)),
       StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("pair layout 0")));
 }
 

@@ -35,7 +35,7 @@ LlamaConfig SmolLm2Config() {
   config.head_dim = 64;
   config.rope_theta = 100000.0;
   config.rms_eps = 1e-5;
-  config.pair_layout = RopePairLayout::kInterleaved;
+  config.pair_layout = PairLayout::kInterleaved;
   config.tied_embeddings = true;
   return config;
 }

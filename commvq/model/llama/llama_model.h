@@ -45,7 +45,7 @@ struct LlamaConfig {
   // Which channels RoPE pairs. GGUF / llama.cpp checkpoints permute the Q
   // and K projection rows for adjacent pairs (interleaved); Hugging Face
   // checkpoints use rotate_half pairs (half).
-  RopePairLayout pair_layout = RopePairLayout::kInterleaved;
+  PairLayout pair_layout = PairLayout::kInterleaved;
   // The output projection is the token embedding (LlamaWeights::output is
   // empty).
   bool tied_embeddings = false;

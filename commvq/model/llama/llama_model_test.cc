@@ -22,7 +22,7 @@ using ::commvq::testing::IsOk;
 using ::commvq::testing::StatusIs;
 using ::testing::HasSubstr;
 
-LlamaConfig TinyConfig(RopePairLayout layout, bool tied) {
+LlamaConfig TinyConfig(PairLayout layout, bool tied) {
   LlamaConfig config;
   config.vocab_size = 64;
   config.hidden = 32;
@@ -110,7 +110,7 @@ void ApplyRope(const LlamaConfig& config, Matrix& x) {
     for (size_t head = 0; head < x[p].size() / d; ++head) {
       double* v = &x[p][head * d];
       for (int j = 0; j < d / 2; ++j) {
-        const bool half = config.pair_layout == RopePairLayout::kHalf;
+        const bool half = config.pair_layout == PairLayout::kHalf;
         const int a = half ? j : 2 * j;
         const int b = half ? j + d / 2 : 2 * j + 1;
         const double angle = p * std::pow(config.rope_theta, -2.0 * j / d);
@@ -237,7 +237,7 @@ std::vector<float> Flatten(const Matrix& m) {
 
 // (pair layout, tied embeddings).
 class LlamaModelTest
-    : public ::testing::TestWithParam<std::tuple<RopePairLayout, bool>> {
+    : public ::testing::TestWithParam<std::tuple<PairLayout, bool>> {
  protected:
   static constexpr int64_t kTokens = 11;
 
@@ -377,11 +377,11 @@ TEST_P(LlamaModelTest, ObserverSeesPreRopeProjectionsOfEveryLayer) {
 
 INSTANTIATE_TEST_SUITE_P(
     LayoutsAndTying, LlamaModelTest,
-    ::testing::Combine(::testing::Values(RopePairLayout::kHalf,
-                                         RopePairLayout::kInterleaved),
+    ::testing::Combine(::testing::Values(PairLayout::kHalf,
+                                         PairLayout::kInterleaved),
                        ::testing::Bool()),
     [](const auto& info) {
-      return absl::StrCat(RopePairLayoutName(std::get<0>(info.param)),
+      return absl::StrCat(PairLayoutName(std::get<0>(info.param)),
                           std::get<1>(info.param) ? "_tied" : "_untied");
     });
 
@@ -393,7 +393,7 @@ class LlamaModelErrorTest : public ::testing::Test {
     cache_ = NewCache(config_);
   }
 
-  const LlamaConfig config_ = TinyConfig(RopePairLayout::kInterleaved, false);
+  const LlamaConfig config_ = TinyConfig(PairLayout::kInterleaved, false);
   std::unique_ptr<LlamaModel> model_;
   std::unique_ptr<FullPrecisionKvCache> cache_;
 };
@@ -423,7 +423,7 @@ TEST_F(LlamaModelErrorTest, RejectsPositionsThatDoNotContinueTheCache) {
 
 TEST_F(LlamaModelErrorTest, RejectsAMismatchedCacheOrLogits) {
   std::unique_ptr<FullPrecisionKvCache> half_cache =
-      NewCache(TinyConfig(RopePairLayout::kHalf, false));
+      NewCache(TinyConfig(PairLayout::kHalf, false));
   EXPECT_THAT(RunForward(*model_, {1}, 0, *half_cache),
               StatusIs(absl::StatusCode::kInvalidArgument,
                        HasSubstr("pairs half} differs from the model's")));
@@ -487,7 +487,7 @@ TEST_F(LlamaModelErrorTest, CacheErrorRollsTheCacheBack) {
 }
 
 TEST(LlamaWeightsTest, ValidateWeightsNamesTheMismatch) {
-  LlamaConfig config = TinyConfig(RopePairLayout::kInterleaved, false);
+  LlamaConfig config = TinyConfig(PairLayout::kInterleaved, false);
   LlamaWeights weights = RandomWeights(config, 1);
   CVQ_EXPECT_OK(ValidateWeights(config, weights));
 
@@ -520,19 +520,19 @@ TEST(LlamaWeightsTest, ValidateWeightsNamesTheMismatch) {
 }
 
 TEST(LlamaConfigTest, ValidateConfigNamesTheField) {
-  LlamaConfig config = TinyConfig(RopePairLayout::kInterleaved, false);
+  LlamaConfig config = TinyConfig(PairLayout::kInterleaved, false);
   CVQ_EXPECT_OK(ValidateConfig(config));
   config.num_kv_heads = 3;
   EXPECT_THAT(
       ValidateConfig(config),
       StatusIs(absl::StatusCode::kInvalidArgument,
                HasSubstr("num_kv_heads 3 does not divide num_heads 4")));
-  config = TinyConfig(RopePairLayout::kInterleaved, false);
+  config = TinyConfig(PairLayout::kInterleaved, false);
   config.ffn_hidden = 0;
   EXPECT_THAT(ValidateConfig(config),
               StatusIs(absl::StatusCode::kInvalidArgument,
                        HasSubstr("ffn_hidden must be positive; got 0")));
-  config = TinyConfig(RopePairLayout::kInterleaved, false);
+  config = TinyConfig(PairLayout::kInterleaved, false);
   config.rms_eps = 0.0;
   EXPECT_THAT(
       ValidateConfig(config),
