@@ -16,6 +16,7 @@
 #include "commvq/cli/codebook_info.h"
 #include "commvq/cli/demo.h"
 #include "commvq/cli/flags.h"
+#include "commvq/cli/model_commands.h"
 #include "commvq/cli/progress_bar.h"
 #include "commvq/cli/quantizer_list.h"
 #include "commvq/cli/synthetic_kv.h"
@@ -37,13 +38,7 @@ struct Command {
                       const CliIo& io);
 };
 
-FlagDef HelpFlag() {
-  FlagDef def;
-  def.name = "help";
-  def.type = FlagType::kBool;
-  def.help = "Show this command's flags.";
-  return def;
-}
+FlagDef HelpFlag() { return BoolFlag("help", "Show this command's flags."); }
 
 FlagDef SpecFlag() {
   FlagDef def;
@@ -63,19 +58,6 @@ FlagDef PluginFlag() {
       "Load a quantizer plugin (shared object; PATH must contain a '/') "
       "first; repeatable.";
   def.repeatable = true;
-  return def;
-}
-
-FlagDef IntFlag(std::string name, std::string help, std::string default_value,
-                int64_t min, int64_t max) {
-  FlagDef def;
-  def.name = std::move(name);
-  def.type = FlagType::kInt;
-  def.value_name = "N";
-  def.help = std::move(help);
-  def.default_value = std::move(default_value);
-  def.min = min;
-  def.max = max;
   return def;
 }
 
@@ -156,6 +138,24 @@ const std::vector<Command>& Commands() {
         PluginFlag(), HelpFlag()},
        "",
        &RunDemoCommand},
+      {"dump-kv",
+       "Run the model over a text and write every layer's pre-RoPE "
+       "queries, keys and values as fp16 safetensors (trainer input).",
+       DumpKvFlags(),
+       "",
+       &RunDumpKv},
+      {"eval-ppl",
+       "Perplexity of the model on a text in decode mode, through a KV "
+       "cache.",
+       EvalPplFlags(),
+       "",
+       &RunEvalPpl},
+      {"eval-passkey",
+       "Passkey retrieval: a 5-digit number hidden at several depths of "
+       "filler text; greedy decoding must repeat it.",
+       EvalPasskeyFlags(),
+       "",
+       &RunEvalPasskey},
       {"info",
        "Validate a codebook file and show its model shape, provenance, "
        "tensors and quantizers.",

@@ -8,18 +8,10 @@
 #include <string>
 
 #include "absl/types/span.h"
+#include "commvq/cli/cli_io.h"
 
 namespace commvq {
 namespace cli {
-
-// Where commands write. Results go to `out`; usage errors, failures and the
-// progress bar go to `err`.
-struct CliIo {
-  std::ostream& out;
-  std::ostream& err;
-  // Whether `err` is a terminal, i.e. whether to draw progress bars.
-  bool err_is_terminal = false;
-};
 
 // Process exit statuses.
 inline constexpr int kExitOk = 0;

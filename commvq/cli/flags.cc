@@ -1,5 +1,7 @@
 #include "commvq/cli/flags.h"
 
+#include <utility>
+
 #include <algorithm>
 #include <cassert>
 
@@ -140,6 +142,44 @@ std::string FlagUsage(absl::Span<const FlagDef> defs,
     absl::StrAppend(&usage, "\n");
   }
   return usage;
+}
+
+FlagDef IntFlag(std::string name, std::string help, std::string default_value,
+                int64_t min, int64_t max) {
+  FlagDef def;
+  def.name = std::move(name);
+  def.type = FlagType::kInt;
+  def.value_name = "N";
+  def.help = std::move(help);
+  def.default_value = std::move(default_value);
+  def.min = min;
+  def.max = max;
+  return def;
+}
+
+FlagDef StringFlag(std::string name, std::string value_name, std::string help,
+                   std::string default_value) {
+  FlagDef def;
+  def.name = std::move(name);
+  def.type = FlagType::kString;
+  def.value_name = std::move(value_name);
+  def.help = std::move(help);
+  def.default_value = std::move(default_value);
+  return def;
+}
+
+FlagDef BoolFlag(std::string name, std::string help) {
+  FlagDef def;
+  def.name = std::move(name);
+  def.type = FlagType::kBool;
+  def.help = std::move(help);
+  return def;
+}
+
+std::string GetStringOr(const ParsedFlags& flags, absl::string_view name,
+                        absl::string_view fallback) {
+  const std::vector<std::string> values = flags.GetStrings(name);
+  return values.empty() ? std::string(fallback) : values.back();
 }
 
 }  // namespace cli

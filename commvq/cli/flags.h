@@ -63,6 +63,18 @@ class ParsedFlags {
 absl::StatusOr<ParsedFlags> ParseFlags(absl::Span<const FlagDef> defs,
                                        absl::Span<const std::string> args);
 
+// Builders for the common kinds of flags.
+FlagDef IntFlag(std::string name, std::string help, std::string default_value,
+                int64_t min, int64_t max);
+// `value_name` is the placeholder shown in usage (e.g. "PATH").
+FlagDef StringFlag(std::string name, std::string value_name, std::string help,
+                   std::string default_value = "");
+FlagDef BoolFlag(std::string name, std::string help);
+
+// The flag's last given value, or `fallback` when it was not given.
+std::string GetStringOr(const ParsedFlags& flags, absl::string_view name,
+                        absl::string_view fallback);
+
 // One line per flag, `indent` first, flag names aligned:
 //   --tokens=N   Tokens of synthetic data (default: 4096).
 std::string FlagUsage(absl::Span<const FlagDef> defs, absl::string_view indent);

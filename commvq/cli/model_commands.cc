@@ -1,0 +1,247 @@
+#include "commvq/cli/model_commands.h"
+
+#include <cstdlib>
+#include <memory>
+#include <string>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "commvq/base/status_macros.h"
+#include "commvq/base/thread_pool.h"
+#include "commvq/cli/progress_bar.h"
+#include "commvq/eval/kv_dump.h"
+#include "commvq/eval/passkey.h"
+#include "commvq/eval/perplexity.h"
+#include "commvq/io/atomic_file.h"
+#include "commvq/kvcache/full_precision_kv_cache.h"
+#include "commvq/model/loaded_model.h"
+
+namespace commvq {
+namespace cli {
+namespace {
+
+// The cache kinds --cache accepts. Compressed caches join this list when
+// they exist; the model code does not change.
+constexpr absl::string_view kFullPrecisionCache = "fp32";
+
+FlagDef ModelFlag() {
+  return StringFlag("model", "PATH", "GGUF checkpoint (llama architecture).",
+                    ".cache/models/SmolLM2-135M-Instruct.Q4_1.gguf");
+}
+FlagDef TextFlag() {
+  return StringFlag("text", "PATH", "UTF-8 text file.",
+                    ".cache/texts/evaluation.txt");
+}
+FlagDef ThreadsFlag() {
+  return IntFlag("threads", "Worker threads (default: one per core).", "", 1,
+                 1024);
+}
+FlagDef JsonFlag() { return BoolFlag("json", "Print the result as JSON."); }
+FlagDef HelpFlag() { return BoolFlag("help", "Show this command's flags."); }
+
+int Threads(const ParsedFlags& flags) {
+  return flags.Has("threads") ? static_cast<int>(flags.GetInt("threads"))
+                              : ThreadPool::DefaultNumThreads();
+}
+
+// Everything the model commands share: the pool (which the model keeps a
+// pointer to, so it is declared first) and the loaded model.
+struct Session {
+  explicit Session(int threads) : pool(threads) {}
+  ThreadPool pool;
+  LoadedModel loaded;
+};
+
+absl::StatusOr<std::unique_ptr<Session>> OpenSession(const ParsedFlags& flags) {
+  auto session = std::make_unique<Session>(Threads(flags));
+  CVQ_ASSIGN_OR_RETURN(
+      session->loaded,
+      LoadModel(UserPath(GetStringOr(flags, "model", ModelFlag().default_value)),
+                &session->pool));
+  return session;
+}
+
+// The first `max_tokens` tokens of the text file (all when max_tokens is 0).
+absl::StatusOr<std::vector<int32_t>> ReadTokens(const ParsedFlags& flags,
+                                                const BpeTokenizer& tokenizer,
+                                                std::string* text) {
+  const std::string path =
+      UserPath(GetStringOr(flags, "text", TextFlag().default_value));
+  CVQ_ASSIGN_OR_RETURN(*text, ReadFile(path));
+  CVQ_ASSIGN_OR_RETURN(std::vector<int32_t> tokens,
+                       tokenizer.Encode(*text, /*parse_special_tokens=*/false));
+  const int64_t limit = flags.GetInt("tokens");
+  if (limit > 0 && static_cast<int64_t>(tokens.size()) > limit) {
+    tokens.resize(limit);
+  }
+  return tokens;
+}
+
+absl::StatusOr<std::unique_ptr<KvCache>> MakeCache(const ParsedFlags& flags,
+                                                   const LlamaModel& model,
+                                                   ThreadPool* pool) {
+  const std::string spec =
+      GetStringOr(flags, "cache", std::string(kFullPrecisionCache));
+  if (spec != kFullPrecisionCache) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--cache=", spec, " is not available yet: expected '",
+        kFullPrecisionCache, "' (compressed caches come with the cache issue)"));
+  }
+  FullPrecisionKvCacheOptions options;
+  options.pool = pool;
+  CVQ_ASSIGN_OR_RETURN(auto cache, FullPrecisionKvCache::Create(
+                                       AttentionShapeOf(model.config()), options));
+  return std::unique_ptr<KvCache>(std::move(cache));
+}
+
+}  // namespace
+
+std::string UserPath(absl::string_view path) {
+  const char* base = std::getenv("BUILD_WORKSPACE_DIRECTORY");
+  if (path.empty() || path[0] == '/' || base == nullptr) return std::string(path);
+  return absl::StrCat(base, "/", path);
+}
+
+std::vector<FlagDef> DumpKvFlags() {
+  return {ModelFlag(),
+          TextFlag(),
+          IntFlag("tokens", "Tokens of the text to run (0: all).", "4096", 0,
+                  int64_t{1} << 24),
+          StringFlag("out", "PATH", "Output safetensors file.", "kv_dump.safetensors"),
+          ThreadsFlag(),
+          HelpFlag()};
+}
+
+absl::Status RunDumpKv(const ParsedFlags& flags, absl::string_view,
+                       const CliIo& io) {
+  CVQ_ASSIGN_OR_RETURN(auto session, OpenSession(flags));
+  std::string text;
+  CVQ_ASSIGN_OR_RETURN(std::vector<int32_t> tokens,
+                       ReadTokens(flags, *session->loaded.tokenizer, &text));
+  const std::string out =
+      UserPath(GetStringOr(flags, "out", "kv_dump.safetensors"));
+  ProgressBar bar("dump-kv", 1.0, io.err, io.err_is_terminal);
+  KvDumpOptions options;
+  options.model_name = session->loaded.name;
+  options.text = text;
+  options.progress = [&bar](double done) { bar.Update(done); };
+  CVQ_RETURN_IF_ERROR(WriteKvDump(*session->loaded.model, tokens, out, options));
+  bar.Finish();
+  const LlamaConfig& c = session->loaded.model->config();
+  io.out << "wrote " << out << ": " << tokens.size() << " tokens x "
+         << c.num_layers << " layers (queries [tokens, " << c.num_heads << ", "
+         << c.head_dim << "], keys and values [tokens, " << c.num_kv_heads
+         << ", " << c.head_dim << "], fp16, pre-RoPE, pairs "
+         << PairLayoutName(c.pair_layout) << ")\n";
+  return absl::OkStatus();
+}
+
+std::vector<FlagDef> EvalPplFlags() {
+  return {ModelFlag(),
+          TextFlag(),
+          IntFlag("tokens", "Tokens of the text to score (0: all).", "2048", 0,
+                  int64_t{1} << 24),
+          StringFlag("cache", "SPEC", "KV cache.", std::string(kFullPrecisionCache)),
+          IntFlag("chunk", "Tokens per forward call (1 = decode mode).", "1", 1,
+                  4096),
+          ThreadsFlag(),
+          JsonFlag(),
+          HelpFlag()};
+}
+
+absl::Status RunEvalPpl(const ParsedFlags& flags, absl::string_view,
+                        const CliIo& io) {
+  CVQ_ASSIGN_OR_RETURN(auto session, OpenSession(flags));
+  const LlamaModel& model = *session->loaded.model;
+  std::string text;
+  CVQ_ASSIGN_OR_RETURN(std::vector<int32_t> tokens,
+                       ReadTokens(flags, *session->loaded.tokenizer, &text));
+  CVQ_ASSIGN_OR_RETURN(auto cache, MakeCache(flags, model, &session->pool));
+  ProgressBar bar("eval-ppl", 1.0, io.err, io.err_is_terminal);
+  PerplexityOptions options;
+  options.chunk_tokens = flags.GetInt("chunk");
+  options.progress = [&bar](double done) { bar.Update(done); };
+  CVQ_ASSIGN_OR_RETURN(PerplexityResult result,
+                       EvaluatePerplexity(model, *cache, tokens, options));
+  bar.Finish();
+  const std::string cache_name =
+      GetStringOr(flags, "cache", std::string(kFullPrecisionCache));
+  const double bytes_per_token =
+      static_cast<double>(cache->StoredBytes()) / cache->length(0);
+  if (flags.Has("json")) {
+    io.out << absl::StrFormat(
+        "{\"ppl\": %.6f, \"tokens\": %d, \"cache\": \"%s\", "
+        "\"kv_bytes_per_token\": %.1f}\n",
+        result.perplexity, result.scored_tokens + 1, cache_name,
+        bytes_per_token);
+  } else {
+    io.out << absl::StrFormat(
+        "perplexity %.4f over %d tokens (%d scored), cache %s, %.1f KV bytes "
+        "per token held\n",
+        result.perplexity, result.scored_tokens + 1, result.scored_tokens,
+        cache_name, bytes_per_token);
+  }
+  return absl::OkStatus();
+}
+
+std::vector<FlagDef> EvalPasskeyFlags() {
+  return {ModelFlag(),
+          IntFlag("context", "Approximate prompt length in tokens.", "2048", 64,
+                  int64_t{1} << 20),
+          IntFlag("trials", "Trials per depth (depths 0, .25, .5, .75, 1).",
+                  "2", 1, 1000),
+          IntFlag("seed", "Seed of the passkeys.", "0", 0,
+                  std::numeric_limits<int64_t>::max()),
+          StringFlag("cache", "SPEC", "KV cache.", std::string(kFullPrecisionCache)),
+          ThreadsFlag(),
+          JsonFlag(),
+          HelpFlag()};
+}
+
+absl::Status RunEvalPasskey(const ParsedFlags& flags, absl::string_view,
+                            const CliIo& io) {
+  CVQ_ASSIGN_OR_RETURN(auto session, OpenSession(flags));
+  const LlamaModel& model = *session->loaded.model;
+  ProgressBar bar("eval-passkey", 1.0, io.err, io.err_is_terminal);
+  PasskeyOptions options;
+  options.context_tokens = flags.GetInt("context");
+  options.trials_per_depth = static_cast<int>(flags.GetInt("trials"));
+  options.seed = static_cast<uint64_t>(flags.GetInt("seed"));
+  options.progress = [&bar](double done) { bar.Update(done); };
+  CVQ_ASSIGN_OR_RETURN(
+      PasskeyResult result,
+      EvaluatePasskey(model, *session->loaded.tokenizer,
+                      [&] { return MakeCache(flags, model, &session->pool); },
+                      options));
+  bar.Finish();
+  if (flags.Has("json")) {
+    io.out << absl::StrFormat("{\"passkey_accuracy\": %.4f, \"trials\": [",
+                              result.accuracy);
+    for (size_t i = 0; i < result.trials.size(); ++i) {
+      const PasskeyTrial& t = result.trials[i];
+      io.out << absl::StrFormat(
+          "%s{\"depth\": %.2f, \"prompt_tokens\": %d, \"passkey\": \"%s\", "
+          "\"correct\": %s}",
+          i ? ", " : "", t.depth, t.prompt_tokens, t.passkey,
+          t.correct ? "true" : "false");
+    }
+    io.out << "]}\n";
+    return absl::OkStatus();
+  }
+  for (const PasskeyTrial& t : result.trials) {
+    std::string answer = t.answer;
+    for (char& ch : answer) {
+      if (ch == '\n') ch = ' ';
+    }
+    io.out << absl::StrFormat("depth %.2f  %5d tokens  passkey %s  answer \"%s\"  %s\n",
+                              t.depth, t.prompt_tokens, t.passkey, answer,
+                              t.correct ? "ok" : "MISSED");
+  }
+  io.out << absl::StrFormat("passkey accuracy %.1f%% (%d trials)\n",
+                            100.0 * result.accuracy, result.trials.size());
+  return absl::OkStatus();
+}
+
+}  // namespace cli
+}  // namespace commvq
