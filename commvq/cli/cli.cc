@@ -156,6 +156,11 @@ const std::vector<Command>& Commands() {
        EvalPasskeyFlags(),
        "",
        &RunEvalPasskey},
+      {"generate",
+       "Greedy continuation of a prompt (a quick look at the model).",
+       GenerateFlags(),
+       "",
+       &RunGenerate},
       {"info",
        "Validate a codebook file and show its model shape, provenance, "
        "tensors and quantizers.",

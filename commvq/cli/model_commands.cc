@@ -1,5 +1,6 @@
 #include "commvq/cli/model_commands.h"
 
+#include <algorithm>
 #include <cstdlib>
 #include <memory>
 #include <string>
@@ -240,6 +241,51 @@ absl::Status RunEvalPasskey(const ParsedFlags& flags, absl::string_view,
   }
   io.out << absl::StrFormat("passkey accuracy %.1f%% (%d trials)\n",
                             100.0 * result.accuracy, result.trials.size());
+  return absl::OkStatus();
+}
+
+std::vector<FlagDef> GenerateFlags() {
+  return {ModelFlag(),
+          StringFlag("prompt", "TEXT", "Text to continue.",
+                     "The capital of France is"),
+          IntFlag("tokens", "Tokens to generate.", "48", 1, 4096),
+          ThreadsFlag(),
+          HelpFlag()};
+}
+
+absl::Status RunGenerate(const ParsedFlags& flags, absl::string_view,
+                         const CliIo& io) {
+  CVQ_ASSIGN_OR_RETURN(auto session, OpenSession(flags));
+  const LlamaModel& model = *session->loaded.model;
+  const BpeTokenizer& tokenizer = *session->loaded.tokenizer;
+  const std::string prompt =
+      GetStringOr(flags, "prompt", GenerateFlags()[1].default_value);
+  CVQ_ASSIGN_OR_RETURN(std::vector<int32_t> tokens,
+                       tokenizer.Encode(prompt, /*parse_special_tokens=*/true));
+  if (tokens.empty()) {
+    return absl::InvalidArgumentError("--prompt gives no tokens");
+  }
+  CVQ_ASSIGN_OR_RETURN(auto cache, MakeCache(flags, model, &session->pool));
+  const int vocab = model.config().vocab_size;
+  std::vector<float> logits(vocab);
+  const MutableTensorView logits_view(logits.data(), DType::kF32, {1, vocab});
+  ForwardOptions last;
+  last.logits = LogitsMode::kLastToken;
+  CVQ_RETURN_IF_ERROR(model.Forward(tokens, 0, *cache, logits_view, last));
+  io.out << prompt;
+  for (int64_t i = 0; i < flags.GetInt("tokens"); ++i) {
+    const int32_t next = static_cast<int32_t>(
+        std::max_element(logits.begin(), logits.end()) - logits.begin());
+    if (next == tokenizer.eos_id()) break;
+    CVQ_ASSIGN_OR_RETURN(std::string piece,
+                         tokenizer.Decode(absl::MakeConstSpan(&next, 1)));
+    io.out << piece << std::flush;
+    tokens.push_back(next);
+    CVQ_RETURN_IF_ERROR(model.Forward(absl::MakeConstSpan(&next, 1),
+                                      static_cast<int64_t>(tokens.size()) - 1,
+                                      *cache, logits_view, last));
+  }
+  io.out << "\n";
   return absl::OkStatus();
 }
 

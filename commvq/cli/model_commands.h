@@ -26,6 +26,10 @@ std::vector<FlagDef> EvalPasskeyFlags();
 absl::Status RunEvalPasskey(const ParsedFlags& flags, absl::string_view,
                             const CliIo& io);
 
+std::vector<FlagDef> GenerateFlags();
+absl::Status RunGenerate(const ParsedFlags& flags, absl::string_view,
+                         const CliIo& io);
+
 // A path given on the command line: relative paths are taken from the
 // directory `bazel run` was started in ($BUILD_WORKSPACE_DIRECTORY) when
 // set, as users expect, else from the working directory.

@@ -17,6 +17,7 @@
 #include "commvq/kvcache/full_precision_kv_cache.h"
 #include "commvq/model/llama/gemm.h"
 #include "commvq/model/llama/llama_model.h"
+#include "commvq/model/llama/random_weights.h"
 
 namespace commvq {
 namespace {
@@ -40,43 +41,13 @@ LlamaConfig SmolLm2Config() {
   return config;
 }
 
-std::vector<float> RandomMatrix(Rng& rng, int64_t rows, int64_t cols) {
-  std::vector<float> w(rows * cols);
-  rng.FillNormal(absl::MakeSpan(w), 0.0f,
-                 1.0f / std::sqrt(static_cast<float>(cols)));
-  return w;
-}
-
-LlamaWeights RandomWeights(const LlamaConfig& config) {
-  Rng rng(1);
-  const int64_t q_rows = int64_t{config.num_heads} * config.head_dim;
-  const int64_t kv_rows = int64_t{config.num_kv_heads} * config.head_dim;
-  const std::vector<float> ones(config.hidden, 1.0f);
-  LlamaWeights weights;
-  weights.token_embedding = RandomMatrix(rng, config.vocab_size, config.hidden);
-  for (int l = 0; l < config.num_layers; ++l) {
-    LlamaLayerWeights layer;
-    layer.attn_norm = ones;
-    layer.wq = RandomMatrix(rng, q_rows, config.hidden);
-    layer.wk = RandomMatrix(rng, kv_rows, config.hidden);
-    layer.wv = RandomMatrix(rng, kv_rows, config.hidden);
-    layer.wo = RandomMatrix(rng, config.hidden, q_rows);
-    layer.ffn_norm = ones;
-    layer.w_gate = RandomMatrix(rng, config.ffn_hidden, config.hidden);
-    layer.w_up = RandomMatrix(rng, config.ffn_hidden, config.hidden);
-    layer.w_down = RandomMatrix(rng, config.hidden, config.ffn_hidden);
-    weights.layers.push_back(std::move(layer));
-  }
-  weights.output_norm = ones;
-  return weights;
-}
 
 // A model bound to a pool of `threads` threads, built on first use and kept
 // for the rest of the run (~0.5 GB each).
 struct Harness {
   explicit Harness(int threads) : pool(threads) {
     const LlamaConfig config = SmolLm2Config();
-    model = LlamaModel::Create(config, RandomWeights(config), &pool).value();
+    model = LlamaModel::Create(config, RandomLlamaWeights(config, 1), &pool).value();
   }
 
   std::unique_ptr<FullPrecisionKvCache> NewCache() {
@@ -176,8 +147,10 @@ void BM_Gemm(benchmark::State& state) {
   const GemmIsa isa = state.range(1) ? DetectGemmIsa() : GemmIsa::kBaseline;
   constexpr int64_t kN = 1536, kK = 576;
   Rng rng(3);
-  const std::vector<float> x = RandomMatrix(rng, m, kK);
-  const PackedMatrix w(RandomMatrix(rng, kN, kK), kN, kK);
+  std::vector<float> x(m * kK), weights(kN * kK);
+  rng.FillNormal(absl::MakeSpan(x), 0.0f, 1.0f);
+  rng.FillNormal(absl::MakeSpan(weights), 0.0f, 1.0f);
+  const PackedMatrix w(std::move(weights), kN, kK);
   std::vector<float> y(m * kN);
   ThreadPool pool(static_cast<int>(state.range(2)));
   for (auto _ : state) {

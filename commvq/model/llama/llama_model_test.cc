@@ -1,4 +1,5 @@
 #include "commvq/model/llama/llama_model.h"
+#include "commvq/model/llama/random_weights.h"
 
 #include <cmath>
 #include <cstdint>
@@ -38,43 +39,6 @@ LlamaConfig TinyConfig(PairLayout layout, bool tied) {
   return config;
 }
 
-// Weights drawn so activations stay O(1): matrices with stddev
-// 1/sqrt(fan_in), norm gains around 1.
-LlamaWeights RandomWeights(const LlamaConfig& config, uint64_t seed) {
-  Rng rng(seed);
-  const auto matrix = [&rng](int64_t rows, int64_t cols) {
-    std::vector<float> w(rows * cols);
-    rng.FillNormal(absl::MakeSpan(w), 0.0f, 1.0f / std::sqrt(float(cols)));
-    return w;
-  };
-  const auto gain = [&rng](int64_t size) {
-    std::vector<float> g(size);
-    rng.FillNormal(absl::MakeSpan(g), 1.0f, 0.1f);
-    return g;
-  };
-  const int64_t q_rows = config.num_heads * config.head_dim;
-  const int64_t kv_rows = config.num_kv_heads * config.head_dim;
-  LlamaWeights weights;
-  weights.token_embedding = matrix(config.vocab_size, config.hidden);
-  for (int l = 0; l < config.num_layers; ++l) {
-    LlamaLayerWeights layer;
-    layer.attn_norm = gain(config.hidden);
-    layer.wq = matrix(q_rows, config.hidden);
-    layer.wk = matrix(kv_rows, config.hidden);
-    layer.wv = matrix(kv_rows, config.hidden);
-    layer.wo = matrix(config.hidden, q_rows);
-    layer.ffn_norm = gain(config.hidden);
-    layer.w_gate = matrix(config.ffn_hidden, config.hidden);
-    layer.w_up = matrix(config.ffn_hidden, config.hidden);
-    layer.w_down = matrix(config.hidden, config.ffn_hidden);
-    weights.layers.push_back(std::move(layer));
-  }
-  weights.output_norm = gain(config.hidden);
-  if (!config.tied_embeddings) {
-    weights.output = matrix(config.vocab_size, config.hidden);
-  }
-  return weights;
-}
 
 // ---- The naive reference forward pass, in double, from the definitions. ----
 
@@ -243,7 +207,7 @@ class LlamaModelTest
 
   LlamaModelTest()
       : config_(TinyConfig(std::get<0>(GetParam()), std::get<1>(GetParam()))),
-        weights_(RandomWeights(config_, 7)),
+        weights_(RandomLlamaWeights(config_, 7)),
         tokens_(RandomTokens(kTokens, config_.vocab_size, 8)) {}
 
   std::unique_ptr<LlamaModel> NewModel(ThreadPool* pool = nullptr) const {
@@ -389,7 +353,7 @@ class LlamaModelErrorTest : public ::testing::Test {
  protected:
   void SetUp() override {
     CVQ_ASSERT_OK_AND_ASSIGN(
-        model_, LlamaModel::Create(config_, RandomWeights(config_, 3)));
+        model_, LlamaModel::Create(config_, RandomLlamaWeights(config_, 3)));
     cache_ = NewCache(config_);
   }
 
@@ -488,7 +452,7 @@ TEST_F(LlamaModelErrorTest, CacheErrorRollsTheCacheBack) {
 
 TEST(LlamaWeightsTest, ValidateWeightsNamesTheMismatch) {
   LlamaConfig config = TinyConfig(PairLayout::kInterleaved, false);
-  LlamaWeights weights = RandomWeights(config, 1);
+  LlamaWeights weights = RandomLlamaWeights(config, 1);
   CVQ_EXPECT_OK(ValidateWeights(config, weights));
 
   weights.layers[1].wk.resize(100);
@@ -500,14 +464,14 @@ TEST(LlamaWeightsTest, ValidateWeightsNamesTheMismatch) {
       LlamaModel::Create(config, weights),
       StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("layers[1].wk")));
 
-  weights = RandomWeights(config, 1);
+  weights = RandomLlamaWeights(config, 1);
   weights.layers.pop_back();
   EXPECT_THAT(
       ValidateWeights(config, weights),
       StatusIs(absl::StatusCode::kInvalidArgument,
                HasSubstr("layers has 1 entries; expected num_layers = 2")));
 
-  weights = RandomWeights(config, 1);
+  weights = RandomLlamaWeights(config, 1);
   config.tied_embeddings = true;
   EXPECT_THAT(ValidateWeights(config, weights),
               StatusIs(absl::StatusCode::kInvalidArgument,
