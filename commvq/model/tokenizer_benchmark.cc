@@ -1,9 +1,9 @@
 // Measures BpeTokenizer::Encode (and Decode) throughput on about 1 MB of
 // text, single-threaded:
 //
-//   python3 commvq/model/tokenizer/make_reference.py MODEL.gguf /tmp/tok
-//   bazel run -c opt //commvq/model/tokenizer:encode_benchmark --
-//       /tmp/tok/vocab.bin [TEXT_FILE]   (one command line)
+//   bazel run -c opt //commvq/model:tokenizer_benchmark --
+//       $PWD/.cache/models/SmolLM2-135M-Instruct.Q4_1.gguf [TEXT_FILE]
+//   (one command line)
 //
 // Without TEXT_FILE the text is generated deterministically: English-like
 // prose with numbers and punctuation, interleaved with code.
@@ -20,7 +20,9 @@
 #include "absl/strings/string_view.h"
 #include "commvq/base/random.h"
 #include "commvq/model/tokenizer/bpe_tokenizer.h"
-#include "commvq/model/tokenizer/vocabulary_file.h"
+#include "commvq/io/atomic_file.h"
+#include "commvq/model/gguf/gguf_file.h"
+#include "commvq/model/gguf_tokenizer.h"
 
 namespace commvq {
 namespace {
@@ -83,10 +85,16 @@ double Seconds(std::chrono::steady_clock::duration duration) {
 
 int Run(int argc, char** argv) {
   if (argc < 2 || argc > 3) {
-    std::fprintf(stderr, "usage: %s VOCAB.bin [TEXT_FILE]\n", argv[0]);
+    std::fprintf(stderr, "usage: %s MODEL.gguf [TEXT_FILE]\n", argv[0]);
     return 2;
   }
-  absl::StatusOr<TokenizerVocabulary> vocabulary = ReadVocabularyFile(argv[1]);
+  absl::StatusOr<GgufFile> gguf = GgufFile::Open(argv[1]);
+  if (!gguf.ok()) {
+    std::fprintf(stderr, "%s\n", gguf.status().ToString().c_str());
+    return 1;
+  }
+  absl::StatusOr<TokenizerVocabulary> vocabulary =
+      TokenizerVocabularyFromGguf(*gguf);
   if (!vocabulary.ok()) {
     std::fprintf(stderr, "%s\n", vocabulary.status().ToString().c_str());
     return 1;
@@ -99,7 +107,7 @@ int Run(int argc, char** argv) {
   }
   std::string text;
   if (argc == 3) {
-    absl::StatusOr<std::string> contents = ReadFileBytes(argv[2]);
+    absl::StatusOr<std::string> contents = ReadFile(argv[2]);
     if (!contents.ok()) {
       std::fprintf(stderr, "%s\n", contents.status().ToString().c_str());
       return 1;

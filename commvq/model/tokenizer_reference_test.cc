@@ -1,6 +1,6 @@
-// Compares BpeTokenizer on SmolLM2-135M-Instruct's vocabulary with Hugging
-// Face `tokenizers` built from the same GGUF arrays: make_reference.py
-// extracts both the vocabulary and the reference's token ids and
+// Compares BpeTokenizer on SmolLM2-135M-Instruct's vocabulary (read with the
+// project's GGUF reader) with Hugging Face `tokenizers` built from the same
+// GGUF arrays: tokenizer_reference.py writes the reference's token ids and
 // pre-tokenizer splits. Needs the model and the reference Python that
 // ./setup.sh installs (COMMVQ_MODEL_DIR, COMMVQ_PYTHON).
 #include <cstdint>
@@ -17,9 +17,11 @@
 #include "commvq/base/byte_io.h"
 #include "commvq/base/status_macros.h"
 #include "commvq/base/status_matchers.h"
+#include "commvq/io/atomic_file.h"
+#include "commvq/model/gguf/gguf_file.h"
+#include "commvq/model/gguf_tokenizer.h"
 #include "commvq/model/tokenizer/bpe_tokenizer.h"
 #include "commvq/model/tokenizer/pre_tokenizer.h"
-#include "commvq/model/tokenizer/vocabulary_file.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
@@ -121,7 +123,7 @@ absl::StatusOr<Reference> MakeReference() {
   }
   const std::string script =
       absl::StrCat(std::getenv("TEST_SRCDIR"),
-                   "/commvq/commvq/model/tokenizer/make_reference.py");
+                   "/commvq/commvq/model/tokenizer_reference.py");
   const std::string out_dir = std::getenv("TEST_TMPDIR");
   const std::string command =
       absl::StrCat(ShellQuote(python), " ", ShellQuote(script), " ",
@@ -133,10 +135,12 @@ absl::StatusOr<Reference> MakeReference() {
         ": if the model or Python packages are missing, run ./setup.sh"));
   }
   Reference reference;
-  CVQ_ASSIGN_OR_RETURN(reference.vocabulary,
-                       ReadVocabularyFile(out_dir + "/vocab.bin"));
+  CVQ_ASSIGN_OR_RETURN(
+      const GgufFile gguf,
+      GgufFile::Open(absl::StrCat(model_dir, "/", kModelFile)));
+  CVQ_ASSIGN_OR_RETURN(reference.vocabulary, TokenizerVocabularyFromGguf(gguf));
   CVQ_ASSIGN_OR_RETURN(const std::string cases,
-                       ReadFileBytes(out_dir + "/cases.bin"));
+                       ReadFile(out_dir + "/cases.bin"));
   CVQ_RETURN_IF_ERROR(ParseCases(cases, reference));
   return reference;
 }
@@ -147,7 +151,7 @@ const absl::StatusOr<Reference>& GetReference() {
   return *reference;
 }
 
-class SmolLmReferenceTest : public ::testing::Test {
+class TokenizerReferenceTest : public ::testing::Test {
  protected:
   void SetUp() override {
     const absl::StatusOr<Reference>& reference = GetReference();
@@ -175,7 +179,7 @@ class SmolLmReferenceTest : public ::testing::Test {
   std::optional<BpeTokenizer> tokenizer_;
 };
 
-TEST_F(SmolLmReferenceTest, VocabularyIsSmolLm2s) {
+TEST_F(TokenizerReferenceTest, VocabularyIsSmolLm2s) {
   EXPECT_EQ(tokenizer_->vocab_size(), 49152);
   EXPECT_EQ(reference_->vocabulary.merges.size(), 48900u);
   EXPECT_EQ(reference_->vocabulary.pre_tokenizer, "smollm");
@@ -187,7 +191,7 @@ TEST_F(SmolLmReferenceTest, VocabularyIsSmolLm2s) {
   EXPECT_EQ(tokenizer_->TokenType(1), kTokenTypeControl);
 }
 
-TEST_F(SmolLmReferenceTest, TokenIdsMatchReference) {
+TEST_F(TokenizerReferenceTest, TokenIdsMatchReference) {
   ASSERT_GE(reference_->encodings.size(), 4000u);
   int mismatches = 0;
   for (const EncodeCase& c : reference_->encodings) {
@@ -210,7 +214,7 @@ TEST_F(SmolLmReferenceTest, TokenIdsMatchReference) {
   EXPECT_EQ(mismatches, 0) << "of " << reference_->encodings.size();
 }
 
-TEST_F(SmolLmReferenceTest, PreTokenizerSplitsMatchReference) {
+TEST_F(TokenizerReferenceTest, PreTokenizerSplitsMatchReference) {
   ASSERT_GE(reference_->splits.size(), 1000u);
   for (const SplitCase& c : reference_->splits) {
     CVQ_ASSERT_OK_AND_ASSIGN(const PreTokenizerType type,
@@ -238,7 +242,7 @@ TEST_F(SmolLmReferenceTest, PreTokenizerSplitsMatchReference) {
   }
 }
 
-TEST_F(SmolLmReferenceTest, DecodeInvertsBothEncodings) {
+TEST_F(TokenizerReferenceTest, DecodeInvertsBothEncodings) {
   int lossy = 0;
   for (const EncodeCase& c : reference_->encodings) {
     if (!c.round_trips) {
@@ -252,7 +256,7 @@ TEST_F(SmolLmReferenceTest, DecodeInvertsBothEncodings) {
     EXPECT_THAT(tokenizer_->Decode(ids),
                 ::commvq::testing::IsOkAndHolds(c.text));
   }
-  EXPECT_EQ(lossy, 10);  // make_reference.py's LOSSY_TEXTS, both ways.
+  EXPECT_EQ(lossy, 10);  // tokenizer_reference.py's LOSSY_TEXTS, both ways.
 }
 
 }  // namespace

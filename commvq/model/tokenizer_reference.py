@@ -1,16 +1,13 @@
 #!/usr/bin/env python3
-"""Extracts a GGUF file's byte-level BPE tokenizer and what Hugging Face
-`tokenizers` makes of a set of test texts with it, for smollm_reference_test.
+"""What Hugging Face `tokenizers` makes of a set of test texts with a GGUF
+file's byte-level BPE tokenizer, for tokenizer_reference_test (which builds
+the C++ tokenizer from the same GGUF with the project's own reader).
 
-    make_reference.py MODEL.gguf OUT_DIR
+    tokenizer_reference.py MODEL.gguf OUT_DIR
 
-writes OUT_DIR/vocab.bin (the tokenizer.ggml.* arrays, until the C++ side
-reads GGUF itself) and OUT_DIR/cases.bin (reference token ids and
-pre-tokenizer splits). Both are little-endian:
+writes OUT_DIR/cases.bin (reference token ids and pre-tokenizer splits),
+little-endian:
 
-  vocab.bin: b"CVQVOC01", u32 n, n x (u32 size, token bytes, i32 type),
-             u32 m, m x (u32 size, merge bytes),
-             i32 bos, i32 eos, i32 unknown, i32 padding, u32 size, pre bytes
   cases.bin: b"CVQTOK01",
              u32 n, n x (u8 parse_special, u8 round_trips, u32 size,
                          text bytes, u32 k, k x i32 id)        -- encodings
@@ -208,24 +205,6 @@ def codepoint_probe(skip):
     return "".join(parts)
 
 
-def write_vocabulary(path, vocab):
-    out = [b"CVQVOC01", struct.pack("<I", len(vocab["tokens"]))]
-    for token, token_type in zip(vocab["tokens"], vocab["types"]):
-        data = token.encode("utf-8")
-        out.append(struct.pack("<I", len(data)) + data +
-                   struct.pack("<i", token_type))
-    out.append(struct.pack("<I", len(vocab["merges"])))
-    for merge in vocab["merges"]:
-        data = merge.encode("utf-8")
-        out.append(struct.pack("<I", len(data)) + data)
-    pre = vocab["pre"].encode("utf-8")
-    out.append(struct.pack("<iiiiI", vocab["bos"], vocab["eos"],
-                           vocab["unknown"], vocab["padding"], len(pre)))
-    out.append(pre)
-    with open(path, "wb") as f:
-        f.write(b"".join(out))
-
-
 def write_cases(path, encodings, splits):
     out = [b"CVQTOK01", struct.pack("<I", len(encodings))]
     for parse_special, round_trips, text, ids in encodings:
@@ -284,9 +263,8 @@ def main():
                                 else frozenset())
         splits.append((name, probe, piece_ends(pre_tokenizer, probe)))
 
-    write_vocabulary(f"{out_dir}/vocab.bin", vocab)
     write_cases(f"{out_dir}/cases.bin", encodings, splits)
-    print(f"make_reference: {len(vocab['tokens'])} tokens, "
+    print(f"tokenizer_reference: {len(vocab['tokens'])} tokens, "
           f"{len(vocab['merges'])} merges, pre={vocab['pre']}, "
           f"{len(encodings)} encodings, {len(splits)} splits")
 
