@@ -38,11 +38,12 @@ class GroupedIntQuantizer final : public Quantizer {
  public:
   GroupedIntQuantizer(std::string spec, int64_t dim, IntGrouping grouping,
                       int bits, int64_t group_size)
-      : Quantizer(std::move(spec),
-                  CodeLayout{dim, dim * bits, PackedBytes(dim, bits),
-                             MakeTiling(grouping, dim, group_size).num_groups *
-                                 kSideBytesPerGroup,
-                             MakeTiling(grouping, dim, group_size).block_vectors}),
+      : Quantizer(
+            std::move(spec),
+            CodeLayout{dim, dim * bits, PackedBytes(dim, bits),
+                       MakeTiling(grouping, dim, group_size).num_groups *
+                           kSideBytesPerGroup,
+                       MakeTiling(grouping, dim, group_size).block_vectors}),
         grouping_(grouping),
         bits_(bits),
         group_size_(group_size),
@@ -60,8 +61,8 @@ class GroupedIntQuantizer final : public Quantizer {
   }
 
  protected:
-  absl::Status EncodeBlocks(const float* x, int64_t num_vectors,
-                            uint8_t* codes, uint8_t* side) const override {
+  absl::Status EncodeBlocks(const float* x, int64_t num_vectors, uint8_t* codes,
+                            uint8_t* side) const override {
     const int64_t block_elements = tiling_.block_vectors * dim();
     std::vector<uint16_t> q(block_elements);
     std::vector<AsymmetricParams> params(tiling_.num_groups);
@@ -69,8 +70,9 @@ class GroupedIntQuantizer final : public Quantizer {
       const float* block = x + b * block_elements;
       for (int64_t g = 0; g < tiling_.num_groups; ++g) {
         const int64_t first = g * tiling_.group_step;
-        absl::StatusOr<AsymmetricParams> group = QuantizeAsymmetric(
-            block + first, group_size_, tiling_.stride, bits_, q.data() + first);
+        absl::StatusOr<AsymmetricParams> group =
+            QuantizeAsymmetric(block + first, group_size_, tiling_.stride,
+                               bits_, q.data() + first);
         if (!group.ok()) {
           return absl::InvalidArgumentError(
               absl::StrCat(name(), " quantizer: ", DescribeGroup(g), ": ",
@@ -80,10 +82,10 @@ class GroupedIntQuantizer final : public Quantizer {
       }
       for (int64_t t = 0; t < tiling_.block_vectors; ++t) {
         const int64_t v = b * tiling_.block_vectors + t;
-        CVQ_RETURN_IF_ERROR(PackCodes(
-            absl::MakeConstSpan(q).subspan(t * dim(), dim()), bits_,
-            absl::MakeSpan(codes + v * layout().code_bytes,
-                           layout().code_bytes)));
+        CVQ_RETURN_IF_ERROR(
+            PackCodes(absl::MakeConstSpan(q).subspan(t * dim(), dim()), bits_,
+                      absl::MakeSpan(codes + v * layout().code_bytes,
+                                     layout().code_bytes)));
       }
       std::memcpy(side + b * layout().side_bytes, params.data(),
                   layout().side_bytes);
@@ -99,10 +101,10 @@ class GroupedIntQuantizer final : public Quantizer {
     for (int64_t b = 0; b < num_vectors / tiling_.block_vectors; ++b) {
       for (int64_t t = 0; t < tiling_.block_vectors; ++t) {
         const int64_t v = b * tiling_.block_vectors + t;
-        CVQ_RETURN_IF_ERROR(UnpackCodes(
-            absl::MakeConstSpan(codes + v * layout().code_bytes,
-                                layout().code_bytes),
-            bits_, absl::MakeSpan(q).subspan(t * dim(), dim())));
+        CVQ_RETURN_IF_ERROR(
+            UnpackCodes(absl::MakeConstSpan(codes + v * layout().code_bytes,
+                                            layout().code_bytes),
+                        bits_, absl::MakeSpan(q).subspan(t * dim(), dim())));
       }
       std::memcpy(params.data(), side + b * layout().side_bytes,
                   layout().side_bytes);
@@ -152,12 +154,29 @@ absl::StatusOr<std::unique_ptr<Quantizer>> MakeGroupedIntQuantizer(
       std::move(spec), dim, grouping, bits, group_size));
 }
 
-absl::Status CheckEmptyPayload(absl::string_view quantizer,
-                               absl::string_view payload) {
-  if (payload.empty()) return absl::OkStatus();
-  return absl::InvalidArgumentError(
-      absl::StrCat(quantizer, " quantizer: expected an empty payload, got ",
-                   payload.size(), " bytes"));
+absl::StatusOr<std::unique_ptr<Quantizer>> GroupedIntQuantizerFactory::Train(
+    const ResolvedOptions& options, const TensorView& samples,
+    const TrainOptions& train) const {
+  return Make(options, samples.dim(1));
+}
+
+absl::StatusOr<std::unique_ptr<Quantizer>>
+GroupedIntQuantizerFactory::Deserialize(const ResolvedOptions& options,
+                                        int64_t dim,
+                                        absl::string_view payload) const {
+  if (!payload.empty()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        description_.name, " quantizer: expected an empty payload, got ",
+        payload.size(), " bytes"));
+  }
+  return Make(options, dim);
+}
+
+absl::StatusOr<std::unique_ptr<Quantizer>> GroupedIntQuantizerFactory::Make(
+    const ResolvedOptions& options, int64_t dim) const {
+  return MakeGroupedIntQuantizer(
+      options.canonical_spec(), dim, Grouping(options),
+      static_cast<int>(options.GetInt("bits")), options.GetInt("group_size"));
 }
 
 }  // namespace commvq

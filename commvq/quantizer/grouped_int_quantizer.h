@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <utility>
 
 #include "absl/status/statusor.h"
 #include "commvq/quantizer/quantizer.h"
@@ -29,9 +30,33 @@ absl::StatusOr<std::unique_ptr<Quantizer>> MakeGroupedIntQuantizer(
     std::string spec, int64_t dim, IntGrouping grouping, int bits,
     int64_t group_size);
 
-// Rejects a non-empty payload: these quantizers have no trained parameters.
-absl::Status CheckEmptyPayload(absl::string_view quantizer,
-                               absl::string_view payload);
+// The factory of a quantizer built on MakeGroupedIntQuantizer: it has no
+// trained parameters, so training only checks the shape and deserializing
+// only accepts an empty payload. Subclasses choose the grouping from their
+// options (resolved against the `bits` and `group_size` options they must
+// declare).
+class GroupedIntQuantizerFactory : public QuantizerFactory {
+ public:
+  explicit GroupedIntQuantizerFactory(QuantizerDescription description)
+      : description_(std::move(description)) {}
+
+  const QuantizerDescription& description() const final { return description_; }
+  absl::StatusOr<std::unique_ptr<Quantizer>> Train(
+      const ResolvedOptions& options, const TensorView& samples,
+      const TrainOptions& train) const final;
+  absl::StatusOr<std::unique_ptr<Quantizer>> Deserialize(
+      const ResolvedOptions& options, int64_t dim,
+      absl::string_view payload) const final;
+
+ protected:
+  virtual IntGrouping Grouping(const ResolvedOptions& options) const = 0;
+
+ private:
+  absl::StatusOr<std::unique_ptr<Quantizer>> Make(
+      const ResolvedOptions& options, int64_t dim) const;
+
+  QuantizerDescription description_;
+};
 
 }  // namespace commvq
 
