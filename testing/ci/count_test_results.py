@@ -5,7 +5,8 @@ Usage: count_test_results.py BEP_JSON_FILE [--summary-file FILE]
 
 Prints `N passed, N failed, N skipped` counted over GoogleTest cases (each
 <testcase> of a target's test.xml), not Bazel targets. A test target that did
-not build counts as one failure; one skipped as incompatible (e.g. CUDA
+not build counts as one failure (one that built but was filtered out by
+--test_tag_filters is not counted); one skipped as incompatible (e.g. CUDA
 targets with CUDA off) as one skip; a target whose test.xml shows no failure
 but whose run failed (a crash at exit, a sanitizer report) as one more
 failure. Exit status 1 if anything failed. With --summary-file the three
@@ -80,9 +81,13 @@ def main():
         if state == "skipped":
             skipped += 1
             continue
-        if state == "failed" or label not in results:
+        if state == "failed":
             failed += 1
-            problems.append(f"{label}: did not build or did not run")
+            problems.append(f"{label}: did not build")
+            continue
+        if label not in results:
+            # Built but not run: excluded by --test_tag_filters. (An aborted
+            # run makes bazel itself fail, which run_tests.sh reports.)
             continue
         for status, xml in results[label]:
             p = f = s = 0
