@@ -1,5 +1,6 @@
 #include "commvq/registry/builtin_quantizers.h"
 
+#include "commvq/quantizer/commvq_key/commvq_key_quantizer.h"
 #include "commvq/quantizer/float_quantizer.h"
 #include "commvq/quantizer/fp8_quantizer.h"
 #include "commvq/quantizer/int_quantizer.h"
@@ -16,6 +17,7 @@ std::vector<std::unique_ptr<QuantizerFactory>> BuiltinQuantizerFactories() {
   factories.push_back(MakeKiviQuantizerFactory());
   factories.push_back(MakeFp8QuantizerFactory());
   factories.push_back(MakeRvqQuantizerFactory());
+  factories.push_back(MakeCommvqKeyQuantizerFactory());
   return factories;
 }
 

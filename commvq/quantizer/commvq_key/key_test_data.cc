@@ -1,0 +1,45 @@
+#include "commvq/quantizer/commvq_key/key_test_data.h"
+
+#include <cmath>
+#include <utility>
+
+#include "commvq/base/random.h"
+
+namespace commvq {
+namespace testing {
+
+KeyCodebook RandomKeyCodebook(const KeyCodebookShape& shape, float scale,
+                              uint64_t seed) {
+  Rng rng(seed);
+  std::vector<float> z(shape.num_floats());
+  rng.FillNormal(absl::MakeSpan(z), 0.0f, scale);
+  return *KeyCodebook::Create(shape, std::move(z));
+}
+
+std::vector<float> KeyLikeRows(int64_t rows, int64_t head_dim, uint64_t seed) {
+  Rng rng(seed);
+  std::vector<float> mean(head_dim);
+  std::vector<float> scale(head_dim);
+  for (int64_t c = 0; c < head_dim; ++c) {
+    const bool outlier = c % 16 == 5;
+    mean[c] = outlier ? ((c / 16) % 2 == 0 ? 4.0f : -4.0f)
+                      : static_cast<float>(0.3 * rng.Normal());
+    scale[c] =
+        static_cast<float>((outlier ? 10.0 : 1.0) * (0.5 + rng.Uniform()));
+  }
+  std::vector<float> x(rows * head_dim);
+  rng.FillNormal(absl::MakeSpan(x), 0.0f, 1.0f);
+  // Roughly unit norm: the outliers dominate at ~10 per 16 channels.
+  const double unit = 1.0 / (10.0 * std::sqrt(head_dim / 16.0 + 1.0));
+  for (int64_t r = 0; r < rows; ++r) {
+    const double token_scale = unit * (0.5 + rng.Uniform());
+    for (int64_t c = 0; c < head_dim; ++c) {
+      float& value = x[r * head_dim + c];
+      value = static_cast<float>((mean[c] + scale[c] * value) * token_scale);
+    }
+  }
+  return x;
+}
+
+}  // namespace testing
+}  // namespace commvq

@@ -1,0 +1,164 @@
+#include "commvq/quantizer/commvq_key/structured_encode.h"
+
+#include <cmath>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "commvq/base/random.h"
+#include "commvq/quantizer/commvq_key/key_test_data.h"
+#include "gtest/gtest.h"
+#include "kernels/reference/key_encode_reference.h"
+
+namespace commvq {
+namespace {
+
+using ::commvq::testing::KeyLikeRows;
+using ::commvq::testing::RandomKeyCodebook;
+
+constexpr int kStages = 4;
+
+std::vector<KeyCodebook> RandomStages(const KeyCodebookShape& shape,
+                                      uint64_t seed) {
+  std::vector<KeyCodebook> stages;
+  // Later stages fit smaller residuals.
+  float scale = 1.0f / std::sqrt(static_cast<float>(shape.head_dim));
+  for (int s = 0; s < kStages; ++s) {
+    stages.push_back(RandomKeyCodebook(shape, scale, seed + s));
+    scale *= 0.6f;
+  }
+  return stages;
+}
+
+// Expects identical codes of both encoders for every row of `rows`
+// ([n, head_dim]).
+void ExpectSameCodes(const std::vector<KeyCodebook>& stages,
+                     const std::vector<float>& rows) {
+  const StructuredKeyEncoder structured(stages);
+  const ReferenceKeyEncoder reference(stages);
+  const int64_t head_dim = stages.front().shape().head_dim;
+  const int64_t n = static_cast<int64_t>(rows.size()) / head_dim;
+  int64_t mismatches = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    uint16_t fast[kStages];
+    uint16_t slow[kStages];
+    structured.Encode(&rows[i * head_dim], fast);
+    reference.Encode(&rows[i * head_dim], slow);
+    for (int s = 0; s < kStages; ++s) {
+      if (fast[s] == slow[s]) continue;
+      if (mismatches++ < 5) {
+        ADD_FAILURE() << "row " << i << ", stage " << s << ": structured "
+                      << fast[s] << ", reference " << slow[s];
+      }
+    }
+  }
+  EXPECT_EQ(mismatches, 0);
+}
+
+struct Case {
+  PairLayout layout;
+  int half_bits;
+};
+
+class StructuredEncodeTest : public ::testing::TestWithParam<Case> {
+ protected:
+  KeyCodebookShape Shape(int64_t head_dim) const {
+    return {head_dim, GetParam().half_bits, GetParam().layout};
+  }
+};
+
+TEST_P(StructuredEncodeTest, MatchesReferenceOnGaussianRows) {
+  const KeyCodebookShape shape = Shape(32);
+  Rng rng(11);
+  std::vector<float> rows(200 * shape.head_dim);
+  rng.FillNormal(absl::MakeSpan(rows), 0.0f,
+                 1.0f / std::sqrt(static_cast<float>(shape.head_dim)));
+  ExpectSameCodes(RandomStages(shape, 20), rows);
+}
+
+TEST_P(StructuredEncodeTest, MatchesReferenceOnKeyLikeRows) {
+  for (int64_t head_dim : {64, 128}) {
+    SCOPED_TRACE(head_dim);
+    const KeyCodebookShape shape = Shape(head_dim);
+    ExpectSameCodes(RandomStages(shape, 30),
+                    KeyLikeRows(GetParam().half_bits == 6 ? 40 : 150, head_dim,
+                                31));
+  }
+}
+
+// Repeated codebook values make whole rows and columns of centres equal:
+// both encoders must keep the lowest code a * 2^h + b. The rows include the
+// tied centres themselves (distance exactly 0 to two or more codes) and
+// the zero vector.
+TEST_P(StructuredEncodeTest, BreaksExactTiesLikeReference) {
+  const KeyCodebookShape shape = Shape(16);
+  const int values = shape.num_values();
+  std::vector<KeyCodebook> stages;
+  for (int s = 0; s < kStages; ++s) {
+    const KeyCodebook random = RandomKeyCodebook(shape, 0.3f, 40 + s);
+    std::vector<float> z(random.z().begin(), random.z().end());
+    // Value v copies value v / 2 (and, with h = 1, value 1 copies 0): the
+    // upper values repeat lower ones.
+    for (int64_t j = 0; j < shape.num_pairs(); ++j) {
+      for (int v = values / 2; v < values; ++v) {
+        z[(j * values + v) * 2] = z[(j * values + v / 2) * 2];
+        z[(j * values + v) * 2 + 1] = z[(j * values + v / 2) * 2 + 1];
+      }
+    }
+    stages.push_back(*KeyCodebook::Create(shape, std::move(z)));
+  }
+  std::vector<float> rows(shape.head_dim, 0.0f);
+  for (int a = values - 1; a >= values / 2; --a) {
+    std::vector<float> centre(shape.head_dim, 0.0f);
+    stages[0].AddCentre(a, values - 1 - a / 2, centre.data());
+    rows.insert(rows.end(), centre.begin(), centre.end());
+  }
+  const std::vector<float> noise = KeyLikeRows(30, shape.head_dim, 41);
+  rows.insert(rows.end(), noise.begin(), noise.end());
+  ExpectSameCodes(stages, rows);
+
+  // The tied centre (v, w) with v >= values / 2 is never chosen over its
+  // lower copy (v / 2, w).
+  const StructuredKeyEncoder encoder(stages);
+  uint16_t codes[kStages];
+  const std::vector<float> tied(rows.begin() + shape.head_dim,
+                                rows.begin() + 2 * shape.head_dim);
+  encoder.Encode(tied.data(), codes);
+  EXPECT_EQ(KeyCodeA(codes[0], shape.half_bits), (values - 1) / 2);
+  EXPECT_EQ(KeyCodeB(codes[0], shape.half_bits),
+            (values - 1 - (values - 1) / 2) / 2);
+}
+
+TEST_P(StructuredEncodeTest, ResidualIsWhatTheLastStageLeft) {
+  const KeyCodebookShape shape = Shape(32);
+  const std::vector<KeyCodebook> stages = RandomStages(shape, 50);
+  const std::vector<float> row = KeyLikeRows(1, shape.head_dim, 51);
+  const StructuredKeyEncoder encoder(stages);
+  uint16_t codes[kStages];
+  std::vector<float> residual(shape.head_dim);
+  encoder.Encode(row.data(), codes, residual.data());
+  std::vector<float> expected = row;
+  for (int s = 0; s < kStages; ++s) {
+    stages[s].SubtractCentre(KeyCodeA(codes[s], shape.half_bits),
+                             KeyCodeB(codes[s], shape.half_bits),
+                             expected.data());
+  }
+  EXPECT_EQ(residual, expected);
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    LayoutsAndHalfBits, StructuredEncodeTest,
+    ::testing::Values(Case{PairLayout::kHalf, 2},
+                      Case{PairLayout::kHalf, 4},
+                      Case{PairLayout::kHalf, 6},
+                      Case{PairLayout::kInterleaved, 1},
+                      Case{PairLayout::kInterleaved, 2},
+                      Case{PairLayout::kInterleaved, 4},
+                      Case{PairLayout::kInterleaved, 6}),
+    [](const ::testing::TestParamInfo<Case>& info) {
+      return std::string(PairLayoutName(info.param.layout)) + "_h" +
+             std::to_string(info.param.half_bits);
+    });
+
+}  // namespace
+}  // namespace commvq
