@@ -4,6 +4,8 @@
 #ifndef COMMVQ_BASE_PAIR_LAYOUT_H_
 #define COMMVQ_BASE_PAIR_LAYOUT_H_
 
+#include <cstdint>
+
 #include "absl/strings/string_view.h"
 
 namespace commvq {
@@ -17,6 +19,23 @@ enum class PairLayout {
 
 // "unspecified", "half" or "interleaved" ("invalid" for other values).
 absl::string_view PairLayoutName(PairLayout layout);
+
+// Which two channels of a head RoPE pair j rotates together. The cache's RoPE
+// and the key codebooks both use these, so they always couple the same
+// channels.
+// The channel holding the real part of pair `pair` of a head of `head_dim`
+// (even) channels; 0 <= pair < head_dim / 2. layout: kHalf or kInterleaved.
+inline int64_t PairFirstChannel(PairLayout layout, int64_t head_dim,
+                                int64_t pair) {
+  return layout == PairLayout::kHalf ? pair : 2 * pair;
+}
+
+// The channel holding the imaginary part of pair `pair`; arguments as above.
+inline int64_t PairSecondChannel(PairLayout layout, int64_t head_dim,
+                                 int64_t pair) {
+  return layout == PairLayout::kHalf ? pair + head_dim / 2 : 2 * pair + 1;
+}
+
 
 }  // namespace commvq
 

@@ -32,9 +32,6 @@ Rope::Rope(int head_dim, double rope_theta, PairLayout layout)
     : head_dim_(head_dim),
       rope_theta_(rope_theta),
       layout_(layout),
-      first_channel_stride_(layout == PairLayout::kHalf ? 1 : 2),
-      second_channel_offset_(layout == PairLayout::kHalf ? head_dim / 2
-                                                             : 1),
       inverse_frequencies_(head_dim / 2) {
   for (int j = 0; j < num_pairs(); ++j) {
     inverse_frequencies_[j] = std::pow(rope_theta, -2.0 * j / head_dim);

@@ -45,9 +45,11 @@ class Rope {
   }
 
   // The two channels of a head that pair `pair` rotates together.
-  int FirstChannel(int pair) const { return pair * first_channel_stride_; }
+  int FirstChannel(int pair) const {
+    return static_cast<int>(PairFirstChannel(layout_, head_dim_, pair));
+  }
   int SecondChannel(int pair) const {
-    return FirstChannel(pair) + second_channel_offset_;
+    return static_cast<int>(PairSecondChannel(layout_, head_dim_, pair));
   }
 
   // The rotation of every pair at every position, computed in double and
@@ -76,10 +78,6 @@ class Rope {
   int head_dim_;
   double rope_theta_;
   PairLayout layout_;
-  // Channel of pair j's first element is j * first_channel_stride_; the
-  // second follows second_channel_offset_ channels later.
-  int first_channel_stride_;
-  int second_channel_offset_;
   std::vector<double> inverse_frequencies_;
 };
 

@@ -2,7 +2,7 @@
 
 #include <vector>
 
-#include "commvq/quantizer/commvq_key/pair_channels.h"
+#include "commvq/base/pair_layout.h"
 
 namespace commvq {
 

@@ -6,7 +6,7 @@
 #include "absl/strings/str_cat.h"
 #include "commvq/base/random.h"
 #include "commvq/base/status_macros.h"
-#include "commvq/quantizer/commvq_key/pair_channels.h"
+#include "commvq/base/pair_layout.h"
 #include "commvq/quantizer/commvq_key/structured_encode.h"
 
 namespace commvq {

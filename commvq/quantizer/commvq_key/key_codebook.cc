@@ -5,7 +5,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "commvq/base/status_macros.h"
-#include "commvq/quantizer/commvq_key/pair_channels.h"
+#include "commvq/base/pair_layout.h"
 
 namespace commvq {
 

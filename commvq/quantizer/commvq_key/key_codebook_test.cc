@@ -7,7 +7,7 @@
 #include "commvq/base/random.h"
 #include "commvq/base/status_matchers.h"
 #include "commvq/quantizer/commvq_key/key_test_data.h"
-#include "commvq/quantizer/commvq_key/pair_channels.h"
+#include "commvq/base/pair_layout.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 

@@ -3,7 +3,7 @@
 #include <algorithm>
 #include <vector>
 
-#include "commvq/quantizer/commvq_key/pair_channels.h"
+#include "commvq/base/pair_layout.h"
 
 namespace commvq {
 
