@@ -32,6 +32,11 @@ constexpr int64_t kHeaderBytes = 5 * sizeof(uint32_t);
 // Rounds of hard alternating least squares per codebook (hard_fit.h).
 constexpr int kHardFitIterations = 5;
 
+// Largest head_dim and automatic stage count accepted (real models use
+// head_dim <= 256; the `stages` option allows up to 64).
+constexpr int64_t kMaxHeadDim = 4096;
+constexpr int64_t kMaxStages = 64;
+
 // Training rows per ThreadPool chunk.
 constexpr int64_t kTrainGrain = 64;
 
@@ -59,14 +64,22 @@ absl::StatusOr<KeyQuantizerParams> MakeShape(const ResolvedOptions& options,
         num_kv_heads, ") is ", params.shape.head_dim,
         ": expected an even number, RoPE rotates channel pairs"));
   }
+  // Bounds every size derived below (codebook bytes, packed code bits), so
+  // a crafted serialized quantizer cannot make them overflow.
+  if (params.shape.head_dim > kMaxHeadDim) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "commvq_key quantizer: head_dim ", params.shape.head_dim,
+        " exceeds the supported maximum ", kMaxHeadDim));
+  }
   const int64_t stages = options.GetInt("stages");
-  // 0: about one code bit per element, 2h bits per stage.
+  // 0: about one code bit per element, 2h bits per stage, within the
+  // option's own maximum.
   params.stages = static_cast<int>(
       stages != 0 ? stages
-                  : std::max<int64_t>(
-                        1, std::llround(static_cast<double>(
-                                            params.shape.head_dim) /
-                                        (2.0 * params.shape.half_bits))));
+                  : std::clamp<int64_t>(
+                        std::llround(static_cast<double>(params.shape.head_dim) /
+                                     (2.0 * params.shape.half_bits)),
+                        1, kMaxStages));
   return params;
 }
 
@@ -305,7 +318,8 @@ class CommvqKeyQuantizerFactory final : public QuantizerFactory {
       absl::string_view payload) const override {
     CVQ_ASSIGN_OR_RETURN(KeyQuantizerParams params, MakeShape(options, dim));
     ByteReader reader(payload, "commvq_key quantizer payload");
-    // Also bounds the sizes below 2^32, so codebook_bytes() cannot overflow.
+    // MakeShape bounded head_dim and stages, so codebook_bytes() fits int64;
+    // the header must then repeat the shape the options and dim give.
     CVQ_RETURN_IF_ERROR(
         ExpectHeaderField(&reader, "num_kv_heads", params.num_kv_heads));
     CVQ_RETURN_IF_ERROR(

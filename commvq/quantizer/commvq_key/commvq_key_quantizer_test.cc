@@ -214,6 +214,16 @@ TEST_F(CorruptPayloadTest, RejectsWrongSizesAndNonFiniteValues) {
                                            "is nan")));
 }
 
+TEST(CommvqKeyQuantizerTest, CraftedHugeShapesAreRejectedNotAllocated) {
+  // 65536 heads of 2^31 channels would claim 2^80 codebook bytes; the
+  // header-sized payload must be refused before any size is computed.
+  const std::string header(kHeaderBytes, '\0');
+  EXPECT_THAT(Deserialize("commvq_key:num_kv_heads=65536,half_bits=1",
+                          int64_t{1} << 47, header),
+              StatusIs(kInvalid, HasSubstr("head_dim 2147483648 exceeds the "
+                                           "supported maximum 4096")));
+}
+
 TEST(CommvqKeyQuantizerTest, OptionsMustFitTheDim) {
   const std::vector<float> odd = RandomRows(100, 63, 10);
   EXPECT_THAT(Train("commvq_key", odd, 63),
