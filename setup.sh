@@ -18,7 +18,14 @@ APT_PACKAGES=(
 )
 
 as_root() {
-  if [[ $(id -u) -eq 0 ]]; then "$@"; else sudo "$@"; fi
+  if [[ $(id -u) -eq 0 ]]; then
+    "$@"
+  elif command -v sudo >/dev/null; then
+    sudo "$@"
+  else
+    echo "setup: installing packages needs root: run as root or install sudo" >&2
+    exit 1
+  fi
 }
 
 missing=()

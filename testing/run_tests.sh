@@ -28,7 +28,14 @@ summary=()
 [[ -n ${CVQ_TEST_SUMMARY:-} ]] && summary=(--summary-file "$CVQ_TEST_SUMMARY")
 python3 testing/ci/count_test_results.py "$bep" "${summary[@]}"
 count_status=$?
-# Bazel exits 4 when there is no test target to run: not a failure here.
-if [[ $bazel_status -ne 0 && $bazel_status -ne 4 ]] || [[ $count_status -ne 0 ]]; then
+# Bazel exits 4 when there is no test target to run: not a failure here. A
+# non-test target that failed to build makes bazel fail without any test
+# failing: count it, so the summary line never reads "0 failed" then.
+if [[ $bazel_status -ne 0 && $bazel_status -ne 4 ]]; then
+  if [[ $count_status -eq 0 ]]; then
+    echo "FAILED bazel exited with status $bazel_status (a target failed to build)" >&2
+    [[ -n ${CVQ_TEST_SUMMARY:-} ]] && echo "0 1 0" >> "$CVQ_TEST_SUMMARY"
+  fi
   exit 1
 fi
+[[ $count_status -eq 0 ]] || exit 1
