@@ -30,9 +30,10 @@ std::vector<FlagDef> GenerateFlags();
 absl::Status RunGenerate(const ParsedFlags& flags, absl::string_view,
                          const CliIo& io);
 
-// A path given on the command line: relative paths are taken from the
-// directory `bazel run` was started in ($BUILD_WORKSPACE_DIRECTORY) when
-// set, as users expect, else from the working directory.
+// A path given on the command line: under `bazel run` relative paths are
+// taken from the workspace root ($BUILD_WORKSPACE_DIRECTORY), so the
+// defaults (.cache/...) and the README's examples work from anywhere in the
+// checkout; otherwise from the working directory.
 std::string UserPath(absl::string_view path);
 
 }  // namespace cli
