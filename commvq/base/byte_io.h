@@ -69,6 +69,19 @@ class ByteReader {
     return bytes;
   }
 
+  // Reads a u32 that must equal `expected` (a header field repeating what
+  // the caller already knows); InvalidArgument naming both otherwise.
+  absl::Status ExpectU32(absl::string_view field, int64_t expected) {
+    absl::StatusOr<uint32_t> value = Read<uint32_t>(field);
+    if (!value.ok()) return value.status();
+    if (*value != expected) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(what_, " has ", field, " ", *value, ": expected ",
+                       expected, " from the spec and dim"));
+    }
+    return absl::OkStatus();
+  }
+
   uint64_t offset() const { return offset_; }
   uint64_t remaining() const { return data_.size() - offset_; }
 

@@ -15,6 +15,7 @@
 #include "commvq/base/random.h"
 #include "commvq/base/status_macros.h"
 #include "commvq/quantizer/kmeans.h"
+#include "commvq/quantizer/vector_norm.h"
 
 namespace commvq {
 namespace {
@@ -65,30 +66,6 @@ absl::StatusOr<RvqShape> MakeShape(const ResolvedOptions& options,
   return shape;
 }
 
-// Writes x / ||x|| to `unit` (x, unit: [dim]; zeros for a zero vector) and
-// returns ||x|| as the fp16 bits decoding multiplies by. x is divided by that
-// rounded norm so the codes are the best for what decoding will see.
-// `what` names the vector in the error for a norm beyond the fp16 range.
-absl::StatusOr<uint16_t> Normalize(const float* x, int64_t dim, float* unit,
-                                   absl::string_view what) {
-  // Squares in f64: those of large finite f32 values overflow f32.
-  double squared_norm = 0.0;
-  for (int64_t j = 0; j < dim; ++j) {
-    squared_norm += static_cast<double>(x[j]) * x[j];
-  }
-  const double exact_norm = std::sqrt(squared_norm);
-  const uint16_t norm_bits = FloatToHalfBits(static_cast<float>(exact_norm));
-  const float norm = HalfBitsToFloat(norm_bits);
-  if (!std::isfinite(norm)) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "rvq quantizer: ", what, " has norm ", exact_norm,
-        ", beyond the fp16 range (at most 65504) of the stored norm"));
-  }
-  const float inverse = norm > 0.0f ? 1.0f / norm : 0.0f;
-  for (int64_t j = 0; j < dim; ++j) unit[j] = x[j] * inverse;
-  return norm_bits;
-}
-
 // residual ([codebook.dim()]) -= codeword `index` of `codebook`: what the
 // next stage quantizes, in training and encoding alike.
 void SubtractCodeword(const Codebook& codebook, int64_t index,
@@ -121,9 +98,9 @@ class RvqQuantizer final : public Quantizer {
     for (int64_t v = 0; v < num_vectors; ++v) {
       const float* row = x + v * dim();
       if (shape_.normalize) {
-        CVQ_ASSIGN_OR_RETURN(
-            const uint16_t norm_bits,
-            Normalize(row, dim(), unit.data(), absl::StrCat("vector ", v)));
+        CVQ_ASSIGN_OR_RETURN(const uint16_t norm_bits,
+                             NormalizeToUnit(row, dim(), unit.data(), "rvq",
+                                             absl::StrCat("vector ", v)));
         std::memcpy(side + v * kNormBytes, &norm_bits, kNormBytes);
         row = unit.data();
       }
@@ -197,18 +174,6 @@ class RvqQuantizer final : public Quantizer {
   std::vector<Codebook> codebooks_;
 };
 
-// Reads one u32 header field; InvalidArgument unless it equals `expected`.
-absl::Status ExpectHeaderField(ByteReader* reader, absl::string_view field,
-                               int64_t expected) {
-  CVQ_ASSIGN_OR_RETURN(const uint32_t value, reader->Read<uint32_t>(field));
-  if (value != expected) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("rvq quantizer: payload has ", field, " ", value,
-                     ": expected ", expected, " from the spec and dim"));
-  }
-  return absl::OkStatus();
-}
-
 class RvqQuantizerFactory final : public QuantizerFactory {
  public:
   RvqQuantizerFactory() {
@@ -217,19 +182,42 @@ class RvqQuantizerFactory final : public QuantizerFactory {
         "residual vector quantization, a k-means codebook per stage (the "
         "VQLLM baseline); optionally of x / ||x|| with an fp16 norm";
     description_.options = {
-        {"stages", OptionType::kInt, "4",
-         "residual stages, each with its own codebook", 1, 64, {}},
-        {"bits", OptionType::kInt, "8",
-         "code bits per stage: 2^bits codewords per codebook", 1, 12, {}},
-        {"subvector", OptionType::kInt, "0",
+        {"stages",
+         OptionType::kInt,
+         "4",
+         "residual stages, each with its own codebook",
+         1,
+         64,
+         {}},
+        {"bits",
+         OptionType::kInt,
+         "8",
+         "code bits per stage: 2^bits codewords per codebook",
+         1,
+         12,
+         {}},
+        {"subvector",
+         OptionType::kInt,
+         "0",
          "elements per independently quantized chunk of a vector; must "
          "divide dim; 0 = the whole vector",
-         0, 65536, {}},
-        {"iterations", OptionType::kInt, "20",
-         "k-means (Lloyd) iterations per codebook at most", 0, 1000, {}},
-        {"normalize", OptionType::kBool, "true",
-         "quantize x / ||x|| and store ||x|| as fp16 side data per vector", 0,
-         1, {}},
+         0,
+         65536,
+         {}},
+        {"iterations",
+         OptionType::kInt,
+         "20",
+         "k-means (Lloyd) iterations per codebook at most",
+         0,
+         1000,
+         {}},
+        {"normalize",
+         OptionType::kBool,
+         "true",
+         "quantize x / ||x|| and store ||x|| as fp16 side data per vector",
+         0,
+         1,
+         {}},
     };
     // About 1 and 2 code bits per element plus 16 / dim for the norm.
     description_.example_specs = {"rvq:stages=1,bits=8,subvector=8",
@@ -257,9 +245,9 @@ class RvqQuantizerFactory final : public QuantizerFactory {
     if (shape.normalize) {
       units.resize(n * shape.dim);
       for (int64_t i = 0; i < n; ++i) {
-        CVQ_RETURN_IF_ERROR(Normalize(x + i * shape.dim, shape.dim,
-                                      &units[i * shape.dim],
-                                      absl::StrCat("training sample ", i))
+        CVQ_RETURN_IF_ERROR(NormalizeToUnit(x + i * shape.dim, shape.dim,
+                                            &units[i * shape.dim], "rvq",
+                                            absl::StrCat("training sample ", i))
                                 .status());
       }
       x = units.data();
@@ -306,12 +294,11 @@ class RvqQuantizerFactory final : public QuantizerFactory {
       absl::string_view payload) const override {
     CVQ_ASSIGN_OR_RETURN(const RvqShape shape, MakeShape(options, dim));
     ByteReader reader(payload, "rvq quantizer payload");
-    CVQ_RETURN_IF_ERROR(ExpectHeaderField(&reader, "stages", shape.stages));
-    CVQ_RETURN_IF_ERROR(ExpectHeaderField(&reader, "bits", shape.bits));
-    CVQ_RETURN_IF_ERROR(
-        ExpectHeaderField(&reader, "subvector", shape.chunk_dim));
+    CVQ_RETURN_IF_ERROR(reader.ExpectU32("stages", shape.stages));
+    CVQ_RETURN_IF_ERROR(reader.ExpectU32("bits", shape.bits));
+    CVQ_RETURN_IF_ERROR(reader.ExpectU32("subvector", shape.chunk_dim));
     // Also bounds dim below 2^32, so codebook_bytes() cannot overflow.
-    CVQ_RETURN_IF_ERROR(ExpectHeaderField(&reader, "dim", shape.dim));
+    CVQ_RETURN_IF_ERROR(reader.ExpectU32("dim", shape.dim));
     if (static_cast<int64_t>(reader.remaining()) != shape.codebook_bytes()) {
       return absl::InvalidArgumentError(
           absl::StrCat("rvq quantizer: payload has ", reader.remaining(),

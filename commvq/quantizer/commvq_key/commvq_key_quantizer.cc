@@ -18,6 +18,7 @@
 #include "commvq/quantizer/commvq_key/hard_fit.h"
 #include "commvq/quantizer/commvq_key/key_codebook.h"
 #include "commvq/quantizer/commvq_key/structured_encode.h"
+#include "commvq/quantizer/vector_norm.h"
 
 namespace commvq {
 namespace {
@@ -67,44 +68,21 @@ absl::StatusOr<KeyQuantizerParams> MakeShape(const ResolvedOptions& options,
   // Bounds every size derived below (codebook bytes, packed code bits), so
   // a crafted serialized quantizer cannot make them overflow.
   if (params.shape.head_dim > kMaxHeadDim) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "commvq_key quantizer: head_dim ", params.shape.head_dim,
-        " exceeds the supported maximum ", kMaxHeadDim));
+    return absl::InvalidArgumentError(
+        absl::StrCat("commvq_key quantizer: head_dim ", params.shape.head_dim,
+                     " exceeds the supported maximum ", kMaxHeadDim));
   }
   const int64_t stages = options.GetInt("stages");
   // 0: about one code bit per element, 2h bits per stage, within the
   // option's own maximum.
   params.stages = static_cast<int>(
-      stages != 0 ? stages
-                  : std::clamp<int64_t>(
-                        std::llround(static_cast<double>(params.shape.head_dim) /
-                                     (2.0 * params.shape.half_bits)),
-                        1, kMaxStages));
+      stages != 0
+          ? stages
+          : std::clamp<int64_t>(
+                std::llround(static_cast<double>(params.shape.head_dim) /
+                             (2.0 * params.shape.half_bits)),
+                1, kMaxStages));
   return params;
-}
-
-// Writes x / ||x|| to `unit` (x, unit: [dim]; zeros when the fp16 norm is
-// zero) and returns ||x|| as fp16 bits. Dividing by the rounded norm makes
-// the codes the best for what decoding multiplies by. `what` names the
-// vector in the error for a norm beyond the fp16 range.
-absl::StatusOr<uint16_t> Normalize(const float* x, int64_t dim, float* unit,
-                                   absl::string_view what) {
-  // Squares in f64: those of large finite f32 values overflow f32.
-  double squared_norm = 0.0;
-  for (int64_t j = 0; j < dim; ++j) {
-    squared_norm += static_cast<double>(x[j]) * x[j];
-  }
-  const double exact_norm = std::sqrt(squared_norm);
-  const uint16_t norm_bits = FloatToHalfBits(static_cast<float>(exact_norm));
-  const float norm = HalfBitsToFloat(norm_bits);
-  if (!std::isfinite(norm)) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "commvq_key quantizer: ", what, " has norm ", exact_norm,
-        ", beyond the fp16 range (at most 65504) of the stored norm"));
-  }
-  const float inverse = norm > 0.0f ? 1.0f / norm : 0.0f;
-  for (int64_t j = 0; j < dim; ++j) unit[j] = x[j] * inverse;
-  return norm_bits;
 }
 
 class CommvqKeyQuantizer final : public Quantizer {
@@ -132,9 +110,10 @@ class CommvqKeyQuantizer final : public Quantizer {
     std::vector<float> unit(dim());
     std::vector<uint16_t> q(num_codes(params_));
     for (int64_t v = 0; v < num_vectors; ++v) {
-      CVQ_ASSIGN_OR_RETURN(const uint16_t norm_bits,
-                           Normalize(x + v * dim(), dim(), unit.data(),
-                                     absl::StrCat("vector ", v)));
+      CVQ_ASSIGN_OR_RETURN(
+          const uint16_t norm_bits,
+          NormalizeToUnit(x + v * dim(), dim(), unit.data(), "commvq_key",
+                          absl::StrCat("vector ", v)));
       std::memcpy(side + v * kNormBytes, &norm_bits, kNormBytes);
       if (HalfBitsToFloat(norm_bits) == 0.0f) {
         std::fill(q.begin(), q.end(), 0);
@@ -207,18 +186,6 @@ class CommvqKeyQuantizer final : public Quantizer {
   std::vector<StructuredKeyEncoder> encoders_;
 };
 
-// Reads one u32 header field; InvalidArgument unless it equals `expected`.
-absl::Status ExpectHeaderField(ByteReader* reader, absl::string_view field,
-                               int64_t expected) {
-  CVQ_ASSIGN_OR_RETURN(const uint32_t value, reader->Read<uint32_t>(field));
-  if (value != expected) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("commvq_key quantizer: payload has ", field, " ", value,
-                     ": expected ", expected, " from the spec and dim"));
-  }
-  return absl::OkStatus();
-}
-
 class CommvqKeyQuantizerFactory final : public QuantizerFactory {
  public:
   CommvqKeyQuantizerFactory() {
@@ -227,20 +194,36 @@ class CommvqKeyQuantizerFactory final : public QuantizerFactory {
         "CommVQ keys: RoPE-commutative residual VQ per KV head of x / ||x|| "
         "(fp16 norm), 2 * half_bits bits per stage, exact structured search";
     description_.options = {
-        {"num_kv_heads", OptionType::kInt, "1",
-         "KV heads per input vector; head_dim = dim / num_kv_heads, even", 1,
-         65536, {}},
-        {"layout", OptionType::kString, "interleaved",
+        {"num_kv_heads",
+         OptionType::kInt,
+         "1",
+         "KV heads per input vector; head_dim = dim / num_kv_heads, even",
+         1,
+         65536,
+         {}},
+        {"layout",
+         OptionType::kString,
+         "interleaved",
          "RoPE channel pairs: half = (j, j + head_dim/2), interleaved = "
          "(2j, 2j + 1)",
-         0, 0, {"half", "interleaved"}},
-        {"half_bits", OptionType::kInt, "6",
-         "bits per code half: 2^half_bits complex values per pair", 1,
-         kMaxKeyHalfBits, {}},
-        {"stages", OptionType::kInt, "0",
+         0,
+         0,
+         {"half", "interleaved"}},
+        {"half_bits",
+         OptionType::kInt,
+         "6",
+         "bits per code half: 2^half_bits complex values per pair",
+         1,
+         kMaxKeyHalfBits,
+         {}},
+        {"stages",
+         OptionType::kInt,
+         "0",
          "residual stages per head; 0 = round(head_dim / (2 half_bits)), "
          "about 1 code bit per element",
-         0, 64, {}},
+         0,
+         64,
+         {}},
     };
     // ~1 bit (5 stages at head_dim 64) and ~1 bit over two heads of 32 in
     // the half layout (4 stages of 8 bits).
@@ -268,8 +251,9 @@ class CommvqKeyQuantizerFactory final : public QuantizerFactory {
     const float* x = samples.span<float>().data();
     std::vector<float> units(n * dim);
     for (int64_t i = 0; i < n; ++i) {
-      CVQ_RETURN_IF_ERROR(Normalize(x + i * dim, dim, &units[i * dim],
-                                    absl::StrCat("training sample ", i))
+      CVQ_RETURN_IF_ERROR(NormalizeToUnit(x + i * dim, dim, &units[i * dim],
+                                          "commvq_key",
+                                          absl::StrCat("training sample ", i))
                               .status());
     }
 
@@ -286,10 +270,9 @@ class CommvqKeyQuantizerFactory final : public QuantizerFactory {
       for (int s = 0; s < params.stages; ++s) {
         // A stream per codebook, so each is independent of the others.
         Rng rng = root.Fork(h * params.stages + s);
-        CVQ_ASSIGN_OR_RETURN(
-            KeyCodebook codebook,
-            HardFitKeyCodebook(params.shape, residual.data(), n,
-                               kHardFitIterations, &rng));
+        CVQ_ASSIGN_OR_RETURN(KeyCodebook codebook,
+                             HardFitKeyCodebook(params.shape, residual.data(),
+                                                n, kHardFitIterations, &rng));
         const StructuredKeyEncoder encoder(absl::MakeConstSpan(&codebook, 1));
         const auto subtract = [&](int64_t begin, int64_t end) {
           uint16_t code;
@@ -320,15 +303,12 @@ class CommvqKeyQuantizerFactory final : public QuantizerFactory {
     ByteReader reader(payload, "commvq_key quantizer payload");
     // MakeShape bounded head_dim and stages, so codebook_bytes() fits int64;
     // the header must then repeat the shape the options and dim give.
+    CVQ_RETURN_IF_ERROR(reader.ExpectU32("num_kv_heads", params.num_kv_heads));
+    CVQ_RETURN_IF_ERROR(reader.ExpectU32("head_dim", params.shape.head_dim));
+    CVQ_RETURN_IF_ERROR(reader.ExpectU32("half_bits", params.shape.half_bits));
+    CVQ_RETURN_IF_ERROR(reader.ExpectU32("stages", params.stages));
     CVQ_RETURN_IF_ERROR(
-        ExpectHeaderField(&reader, "num_kv_heads", params.num_kv_heads));
-    CVQ_RETURN_IF_ERROR(
-        ExpectHeaderField(&reader, "head_dim", params.shape.head_dim));
-    CVQ_RETURN_IF_ERROR(
-        ExpectHeaderField(&reader, "half_bits", params.shape.half_bits));
-    CVQ_RETURN_IF_ERROR(ExpectHeaderField(&reader, "stages", params.stages));
-    CVQ_RETURN_IF_ERROR(ExpectHeaderField(
-        &reader, "layout", static_cast<int64_t>(params.shape.layout)));
+        reader.ExpectU32("layout", static_cast<int64_t>(params.shape.layout)));
     if (static_cast<int64_t>(reader.remaining()) != params.codebook_bytes()) {
       return absl::InvalidArgumentError(absl::StrCat(
           "commvq_key quantizer: payload has ", reader.remaining(),
@@ -339,8 +319,9 @@ class CommvqKeyQuantizerFactory final : public QuantizerFactory {
     const int64_t total = params.num_kv_heads * params.stages;
     params.codebooks.reserve(total);
     for (int64_t k = 0; k < total; ++k) {
-      const std::string name = absl::StrCat(
-          "codebook of head ", k / params.stages, ", stage ", k % params.stages);
+      const std::string name =
+          absl::StrCat("codebook of head ", k / params.stages, ", stage ",
+                       k % params.stages);
       CVQ_ASSIGN_OR_RETURN(
           const absl::string_view bytes,
           reader.ReadBytes(params.shape.num_floats() * sizeof(float), name));
@@ -349,9 +330,8 @@ class CommvqKeyQuantizerFactory final : public QuantizerFactory {
       absl::StatusOr<KeyCodebook> codebook =
           KeyCodebook::Create(params.shape, std::move(z));
       if (!codebook.ok()) {
-        return absl::InvalidArgumentError(
-            absl::StrCat("commvq_key quantizer: ", name, ": ",
-                         codebook.status().message()));
+        return absl::InvalidArgumentError(absl::StrCat(
+            "commvq_key quantizer: ", name, ": ", codebook.status().message()));
       }
       params.codebooks.push_back(*std::move(codebook));
     }
