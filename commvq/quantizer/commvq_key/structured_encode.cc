@@ -9,7 +9,7 @@ namespace commvq {
 
 StructuredKeyEncoder::StructuredKeyEncoder(
     absl::Span<const KeyCodebook> stages)
-    : stages_(stages.begin(), stages.end()) {
+    : stages_(stages) {
   for (const KeyCodebook& codebook : stages_) {
     const KeyCodebookShape& shape = codebook.shape();
     const int values = shape.num_values();

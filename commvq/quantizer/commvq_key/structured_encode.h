@@ -41,7 +41,8 @@ namespace commvq {
 class StructuredKeyEncoder {
  public:
   // stages: the codebooks of one head in stage order, all of one shape; not
-  // empty. Copied; precomputes A and X of each.
+  // empty. Borrowed, not copied (a quantizer keeps its codebooks once): they
+  // must outlive the encoder. Precomputes A and X of each.
   explicit StructuredKeyEncoder(absl::Span<const KeyCodebook> stages);
 
   const KeyCodebookShape& shape() const { return stages_.front().shape(); }
@@ -59,7 +60,7 @@ class StructuredKeyEncoder {
   // [2, num_values] scratch for the per-residual terms of a and of b.
   uint16_t Nearest(int stage, const float* residual, double* halves) const;
 
-  std::vector<KeyCodebook> stages_;
+  absl::Span<const KeyCodebook> stages_;
   // Per stage: A, [num_values].
   std::vector<std::vector<double>> norms_;
   // Per stage: X, [num_values, num_values], X[a][b] at a * num_values + b.
