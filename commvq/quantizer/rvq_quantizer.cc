@@ -142,12 +142,7 @@ class RvqQuantizer final : public Quantizer {
           }
         }
       }
-      if (shape_.normalize) {
-        uint16_t norm_bits;
-        std::memcpy(&norm_bits, side + v * kNormBytes, kNormBytes);
-        const float norm = HalfBitsToFloat(norm_bits);
-        for (int64_t j = 0; j < dim(); ++j) row[j] *= norm;
-      }
+      if (shape_.normalize) ScaleByStoredNorm(side + v * kNormBytes, row, dim());
     }
     return absl::OkStatus();
   }

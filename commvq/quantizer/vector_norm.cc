@@ -1,6 +1,7 @@
 #include "commvq/quantizer/vector_norm.h"
 
 #include <cmath>
+#include <cstring>
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
@@ -28,6 +29,13 @@ absl::StatusOr<uint16_t> NormalizeToUnit(const float* x, int64_t dim,
   const float inverse = norm > 0.0f ? 1.0f / norm : 0.0f;
   for (int64_t j = 0; j < dim; ++j) unit[j] = x[j] * inverse;
   return norm_bits;
+}
+
+void ScaleByStoredNorm(const uint8_t* norm_bytes, float* row, int64_t dim) {
+  uint16_t norm_bits;
+  std::memcpy(&norm_bits, norm_bytes, sizeof(norm_bits));
+  const float norm = HalfBitsToFloat(norm_bits);
+  for (int64_t j = 0; j < dim; ++j) row[j] *= norm;
 }
 
 }  // namespace commvq

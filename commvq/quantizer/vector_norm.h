@@ -19,6 +19,10 @@ absl::StatusOr<uint16_t> NormalizeToUnit(const float* x, int64_t dim,
                                          absl::string_view quantizer,
                                          absl::string_view what);
 
+// Decoding's inverse: multiplies `row` ([dim]) by the fp16 norm stored at
+// `norm_bytes` (2 bytes, as NormalizeToUnit returned it).
+void ScaleByStoredNorm(const uint8_t* norm_bytes, float* row, int64_t dim);
+
 }  // namespace commvq
 
 #endif  // COMMVQ_QUANTIZER_VECTOR_NORM_H_

@@ -151,10 +151,7 @@ class CommvqKeyQuantizer final : public Quantizer {
                                            row + h * head_dim);
         }
       }
-      uint16_t norm_bits;
-      std::memcpy(&norm_bits, side + v * kNormBytes, kNormBytes);
-      const float norm = HalfBitsToFloat(norm_bits);
-      for (int64_t j = 0; j < dim(); ++j) row[j] *= norm;
+      ScaleByStoredNorm(side + v * kNormBytes, row, dim());
     }
     return absl::OkStatus();
   }
