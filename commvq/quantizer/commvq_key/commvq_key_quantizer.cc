@@ -18,6 +18,8 @@
 #include "commvq/quantizer/commvq_key/hard_fit.h"
 #include "commvq/quantizer/commvq_key/key_codebook.h"
 #include "commvq/quantizer/commvq_key/structured_encode.h"
+#include "commvq/quantizer/options.h"
+#include "commvq/quantizer/quantizer_spec.h"
 #include "commvq/quantizer/vector_norm.h"
 
 namespace commvq {
@@ -349,6 +351,70 @@ class CommvqKeyQuantizerFactory final : public QuantizerFactory {
 
 std::unique_ptr<QuantizerFactory> MakeCommvqKeyQuantizerFactory() {
   return std::make_unique<CommvqKeyQuantizerFactory>();
+}
+
+absl::StatusOr<std::unique_ptr<Quantizer>> MakeCommvqKeyQuantizer(
+    absl::string_view spec, int64_t dim, KeyQuantizerParams params) {
+  CVQ_ASSIGN_OR_RETURN(const QuantizerSpec parsed, ParseQuantizerSpec(spec));
+  const CommvqKeyQuantizerFactory factory;
+  if (parsed.name != factory.description().name) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("commvq_key quantizer: spec '", spec, "' names '",
+                     parsed.name, "': expected 'commvq_key'"));
+  }
+  CVQ_ASSIGN_OR_RETURN(
+      const ResolvedOptions options,
+      ResolveOptions(factory.description().options, parsed));
+  CVQ_ASSIGN_OR_RETURN(const KeyQuantizerParams expected,
+                       MakeShape(options, dim));
+  const auto mismatch = [&](absl::string_view what, int64_t got,
+                            int64_t want) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "commvq_key quantizer: params ", what, " is ", got, ": expected ",
+        want, " for spec '", options.canonical_spec(), "' and dim ", dim));
+  };
+  if (params.num_kv_heads != expected.num_kv_heads) {
+    return mismatch("num_kv_heads", params.num_kv_heads,
+                    expected.num_kv_heads);
+  }
+  if (params.stages != expected.stages) {
+    return mismatch("stages", params.stages, expected.stages);
+  }
+  if (params.shape.head_dim != expected.shape.head_dim) {
+    return mismatch("head_dim", params.shape.head_dim,
+                    expected.shape.head_dim);
+  }
+  if (params.shape.half_bits != expected.shape.half_bits) {
+    return mismatch("half_bits", params.shape.half_bits,
+                    expected.shape.half_bits);
+  }
+  if (params.shape.layout != expected.shape.layout) {
+    return mismatch("layout", static_cast<int64_t>(params.shape.layout),
+                    static_cast<int64_t>(expected.shape.layout));
+  }
+  const int64_t total = expected.num_kv_heads * expected.stages;
+  if (static_cast<int64_t>(params.codebooks.size()) != total) {
+    return mismatch("codebook count",
+                    static_cast<int64_t>(params.codebooks.size()), total);
+  }
+  for (int64_t k = 0; k < total; ++k) {
+    const KeyCodebookShape& shape = params.codebooks[k].shape();
+    if (shape.head_dim != expected.shape.head_dim ||
+        shape.half_bits != expected.shape.half_bits ||
+        shape.layout != expected.shape.layout ||
+        static_cast<int64_t>(params.codebooks[k].z().size()) !=
+            expected.shape.num_floats()) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "commvq_key quantizer: codebook of head ", k / expected.stages,
+          ", stage ", k % expected.stages, " has head_dim ", shape.head_dim,
+          ", half_bits ", shape.half_bits, ", layout ",
+          PairLayoutName(shape.layout), ": expected head_dim ",
+          expected.shape.head_dim, ", half_bits ", expected.shape.half_bits,
+          ", layout ", PairLayoutName(expected.shape.layout)));
+    }
+  }
+  return std::unique_ptr<Quantizer>(std::make_unique<CommvqKeyQuantizer>(
+      options.canonical_spec(), std::move(params)));
 }
 
 }  // namespace commvq

@@ -24,13 +24,30 @@
 #ifndef COMMVQ_QUANTIZER_COMMVQ_KEY_COMMVQ_KEY_QUANTIZER_H_
 #define COMMVQ_QUANTIZER_COMMVQ_KEY_COMMVQ_KEY_QUANTIZER_H_
 
+#include <cstdint>
 #include <memory>
 
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "commvq/quantizer/commvq_key/key_codebook.h"
 #include "commvq/quantizer/quantizer.h"
 
 namespace commvq {
 
 std::unique_ptr<QuantizerFactory> MakeCommvqKeyQuantizerFactory();
+
+// A commvq_key quantizer from codebooks trained elsewhere (the EM trainer of
+// training/train_keys.h), without the registry: `spec` ("commvq_key" or
+// "commvq_key:k=v,...") is resolved against the factory's options and `dim`
+// (the whole key, num_kv_heads * head_dim) as Train and Deserialize do, and
+// `params` must match what they give: num_kv_heads, stages (the resolved
+// count, also when the spec says stages=0), shape.head_dim,
+// shape.half_bits and shape.layout, and num_kv_heads * stages codebooks
+// each of that shape. InvalidArgument naming the first mismatch (or a spec
+// that does not parse, names another quantizer or does not fit `dim`). The
+// result serializes, and loads through the registry, like a trained one.
+absl::StatusOr<std::unique_ptr<Quantizer>> MakeCommvqKeyQuantizer(
+    absl::string_view spec, int64_t dim, KeyQuantizerParams params);
 
 }  // namespace commvq
 

@@ -242,5 +242,107 @@ TEST(CommvqKeyQuantizerTest, OptionsMustFitTheDim) {
               StatusIs(kInvalid, HasSubstr("layout")));
 }
 
+
+// Params of 2 heads of head_dim 8, half_bits 3, 2 stages, half layout, with
+// normal codebook values from `seed`.
+KeyQuantizerParams HandMadeParams(uint64_t seed) {
+  KeyQuantizerParams params;
+  params.num_kv_heads = 2;
+  params.stages = 2;
+  params.shape.head_dim = 8;
+  params.shape.half_bits = 3;
+  params.shape.layout = PairLayout::kHalf;
+  Rng rng(seed);
+  for (int k = 0; k < 4; ++k) {
+    std::vector<float> z(params.shape.num_floats());
+    rng.FillNormal(absl::MakeSpan(z), 0.0f, k < 2 ? 0.2f : 0.05f);
+    absl::StatusOr<KeyCodebook> codebook =
+        KeyCodebook::Create(params.shape, std::move(z));
+    EXPECT_THAT(codebook, IsOk());
+    params.codebooks.push_back(*std::move(codebook));
+  }
+  return params;
+}
+
+constexpr char kHandMadeSpec[] =
+    "commvq_key:num_kv_heads=2,layout=half,half_bits=3,stages=2";
+
+TEST(MakeCommvqKeyQuantizerTest, BuildsAQuantizerFromGivenCodebooks) {
+  const KeyQuantizerParams params = HandMadeParams(21);
+  CVQ_ASSERT_OK_AND_ASSIGN(auto q,
+                           MakeCommvqKeyQuantizer(kHandMadeSpec, 16, params));
+  EXPECT_EQ(q->spec(), kHandMadeSpec);
+  EXPECT_EQ(q->dim(), 16);
+  EXPECT_EQ(q->layout().code_bits, 2 * 2 * 6);
+  EXPECT_EQ(q->ParameterBytes(), params.codebook_bytes());
+  // The payload holds exactly the given codebooks, in (head, stage) order.
+  const std::string payload = Payload(*q);
+  ASSERT_EQ(static_cast<int64_t>(payload.size()),
+            kHeaderBytes + params.codebook_bytes());
+  std::string expected;
+  for (const KeyCodebook& codebook : params.codebooks) {
+    expected.append(reinterpret_cast<const char*>(codebook.z().data()),
+                    codebook.z().size() * sizeof(float));
+  }
+  EXPECT_EQ(payload.substr(kHeaderBytes), expected);
+  // It round-trips like a trained one, and Deserialize rebuilds it.
+  const std::vector<float> x = RandomRows(40, 16, 22);
+  const testing::Encoded a = RoundTrip(*q, x);
+  EXPECT_LT(RelativeError(x, a.decoded), 1.0);
+  CVQ_ASSERT_OK_AND_ASSIGN(auto restored,
+                           Deserialize(kHandMadeSpec, 16, payload));
+  const testing::Encoded b = RoundTrip(*restored, x);
+  EXPECT_EQ(a.codes, b.codes);
+  EXPECT_EQ(a.decoded, b.decoded);
+  // stages=0 resolves to round(8 / 6) = 1 stage.
+  KeyQuantizerParams one_stage = HandMadeParams(23);
+  one_stage.stages = 1;
+  one_stage.codebooks = {one_stage.codebooks[0], one_stage.codebooks[2]};
+  EXPECT_THAT(
+      MakeCommvqKeyQuantizer("commvq_key:num_kv_heads=2,layout=half,"
+                             "half_bits=3",
+                             16, one_stage),
+      IsOk());
+}
+
+TEST(MakeCommvqKeyQuantizerTest, RejectsParamsThatDoNotMatchTheSpec) {
+  const KeyQuantizerParams good = HandMadeParams(24);
+  EXPECT_THAT(MakeCommvqKeyQuantizer("rvq:stages=2", 16, good),
+              StatusIs(kInvalid, HasSubstr("expected 'commvq_key'")));
+  EXPECT_THAT(MakeCommvqKeyQuantizer(kHandMadeSpec, 15, good),
+              StatusIs(kInvalid, HasSubstr("not a positive multiple")));
+  EXPECT_THAT(MakeCommvqKeyQuantizer(kHandMadeSpec, 32, good),
+              StatusIs(kInvalid, HasSubstr("head_dim is 8: expected 16")));
+  EXPECT_THAT(
+      MakeCommvqKeyQuantizer("commvq_key:num_kv_heads=2,half_bits=3,stages=2",
+                             16, good),
+      StatusIs(kInvalid, HasSubstr("layout is 1: expected 2")));
+  EXPECT_THAT(MakeCommvqKeyQuantizer(
+                  "commvq_key:num_kv_heads=2,layout=half,half_bits=4,stages=2",
+                  16, good),
+              StatusIs(kInvalid, HasSubstr("half_bits is 3: expected 4")));
+  EXPECT_THAT(MakeCommvqKeyQuantizer(
+                  "commvq_key:num_kv_heads=2,layout=half,half_bits=3,stages=3",
+                  16, good),
+              StatusIs(kInvalid, HasSubstr("stages is 2: expected 3")));
+  EXPECT_THAT(
+      MakeCommvqKeyQuantizer(
+          "commvq_key:num_kv_heads=1,layout=half,half_bits=3,stages=2", 8,
+          good),
+      StatusIs(kInvalid, HasSubstr("num_kv_heads is 2: expected 1")));
+  KeyQuantizerParams missing = good;
+  missing.codebooks.pop_back();
+  EXPECT_THAT(MakeCommvqKeyQuantizer(kHandMadeSpec, 16, missing),
+              StatusIs(kInvalid, HasSubstr("codebook count is 3: expected 4")));
+  KeyQuantizerParams wrong_shape = good;
+  KeyCodebookShape other = good.shape;
+  other.layout = PairLayout::kInterleaved;
+  CVQ_ASSERT_OK_AND_ASSIGN(
+      wrong_shape.codebooks[3],
+      KeyCodebook::Create(other, std::vector<float>(other.num_floats())));
+  EXPECT_THAT(MakeCommvqKeyQuantizer(kHandMadeSpec, 16, wrong_shape),
+              StatusIs(kInvalid, HasSubstr("codebook of head 1, stage 1")));
+}
+
 }  // namespace
 }  // namespace commvq
