@@ -17,6 +17,7 @@
 #include "commvq/cli/demo.h"
 #include "commvq/cli/flags.h"
 #include "commvq/cli/model_commands.h"
+#include "commvq/cli/train_commands.h"
 #include "commvq/cli/progress_bar.h"
 #include "commvq/cli/quantizer_list.h"
 #include "commvq/cli/synthetic_kv.h"
@@ -161,6 +162,12 @@ const std::vector<Command>& Commands() {
        GenerateFlags(),
        "",
        &RunGenerate},
+      {"train-keys",
+       "Train CommVQ key codebooks (EM, RoPE-commutative) on a KV dump and "
+       "write a codebook file with quantizers layer.<i>.key.",
+       TrainKeysFlags(),
+       "",
+       &RunTrainKeys},
       {"info",
        "Validate a codebook file and show its model shape, provenance, "
        "tensors and quantizers.",

@@ -137,6 +137,13 @@ TEST(CliTest, InfoTakesAFileAndReportsBadOnes) {
   EXPECT_THAT(Usage(), HasSubstr("  info FILE  "));
 }
 
+TEST(CliTest, TrainKeysNeedsADumpAndAnOutput) {
+  const Result result = RunCommvq({"train-keys", "--bits=2"});
+  EXPECT_EQ(result.exit_status, kExitFailure);
+  EXPECT_THAT(result.err, HasSubstr("needs --kv=DUMP and --out=FILE"));
+  EXPECT_THAT(Usage(), HasSubstr("  train-keys  "));
+}
+
 }  // namespace
 }  // namespace cli
 }  // namespace commvq

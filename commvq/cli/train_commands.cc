@@ -1,0 +1,73 @@
+#include "commvq/cli/train_commands.h"
+
+#include <limits>
+#include <string>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "commvq/base/status_macros.h"
+#include "commvq/base/thread_pool.h"
+#include "commvq/cli/model_commands.h"
+#include "commvq/cli/progress_bar.h"
+#include "training/train_keys.h"
+
+namespace commvq {
+namespace cli {
+
+std::vector<FlagDef> TrainKeysFlags() {
+  return {StringFlag("kv", "DUMP", "KV dump from dump-kv (safetensors)."),
+          IntFlag("bits", "Code bits per element (1 or 2).", "1", 1, 2),
+          IntFlag("stages", "Residual stages per head; 0 = from --bits.", "0",
+                  0, 64),
+          IntFlag("iters", "EM iterations per stage.", "100", 1, 100000),
+          IntFlag("samples", "Tokens per layer, evenly spaced; 0 = all.", "0",
+                  0, std::numeric_limits<int64_t>::max()),
+          StringFlag("layers", "LIST",
+                     "Comma-separated layer indices (default: all)."),
+          IntFlag("seed", "Seed of training.", "0", 0,
+                  std::numeric_limits<int64_t>::max()),
+          IntFlag("threads", "Worker threads (default: one per core).", "", 1,
+                  1024),
+          StringFlag("out", "FILE", "Codebook file to write."),
+          BoolFlag("help", "Show this command's flags.")};
+}
+
+absl::Status RunTrainKeys(const ParsedFlags& flags, absl::string_view,
+                          const CliIo& io) {
+  if (!flags.Has("kv") || !flags.Has("out")) {
+    return absl::InvalidArgumentError(
+        "train-keys needs --kv=DUMP and --out=FILE");
+  }
+  TrainKeysFileOptions options;
+  options.bits = static_cast<int>(flags.GetInt("bits"));
+  options.stages = static_cast<int>(flags.GetInt("stages"));
+  options.iterations = static_cast<int>(flags.GetInt("iters"));
+  options.max_samples = flags.GetInt("samples");
+  options.seed = static_cast<uint64_t>(flags.GetInt("seed"));
+  for (absl::string_view item : absl::StrSplit(
+           GetStringOr(flags, "layers", ""), ',', absl::SkipEmpty())) {
+    int layer = 0;
+    if (!absl::SimpleAtoi(item, &layer)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--layers: '", item, "' is not a layer index"));
+    }
+    options.layers.push_back(layer);
+  }
+  ThreadPool pool(flags.Has("threads")
+                      ? static_cast<int>(flags.GetInt("threads"))
+                      : ThreadPool::DefaultNumThreads());
+  options.pool = &pool;
+  const std::string out = UserPath(GetStringOr(flags, "out", ""));
+  ProgressBar bar("train-keys", 1.0, io.err, io.err_is_terminal);
+  options.progress = [&bar](double done) { bar.Update(done); };
+  const absl::Status status =
+      TrainKeysFromDump(UserPath(GetStringOr(flags, "kv", "")), options, out);
+  bar.Finish();
+  CVQ_RETURN_IF_ERROR(status);
+  io.out << "wrote key codebooks to " << out << "\n";
+  return absl::OkStatus();
+}
+
+}  // namespace cli
+}  // namespace commvq
