@@ -157,6 +157,13 @@ const std::vector<Command>& Commands() {
        EvalPasskeyFlags(),
        "",
        &RunEvalPasskey},
+      {"eval-kv",
+       "Train a key and a value quantizer on one KV dump (or load trained "
+       "key codebooks) and report, per layer, reconstruction and attention "
+       "error on another dump.",
+       EvalKvFlags(),
+       "",
+       &RunEvalKv},
       {"generate",
        "Greedy continuation of a prompt (a quick look at the model).",
        GenerateFlags(),

@@ -1,14 +1,14 @@
 #include "commvq/cli/flags.h"
 
-#include <utility>
-
 #include <algorithm>
 #include <cassert>
+#include <utility>
 
 #include "absl/status/status.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "absl/strings/str_join.h"
 
 namespace commvq {
@@ -180,6 +180,23 @@ std::string GetStringOr(const ParsedFlags& flags, absl::string_view name,
                         absl::string_view fallback) {
   const std::vector<std::string> values = flags.GetStrings(name);
   return values.empty() ? std::string(fallback) : values.back();
+}
+
+absl::StatusOr<std::vector<int>> GetIntList(const ParsedFlags& flags,
+                                            absl::string_view name) {
+  std::vector<int> values;
+  const std::string text = GetStringOr(flags, name, "");
+  for (absl::string_view item : absl::StrSplit(text, ',', absl::SkipEmpty())) {
+    int value = 0;
+    if (!absl::SimpleAtoi(item, &value) || value < 0) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--", name, "=", text, ": '", item,
+                       "' is not a non-negative integer (expected e.g. "
+                       "0,10,20)"));
+    }
+    values.push_back(value);
+  }
+  return values;
 }
 
 }  // namespace cli

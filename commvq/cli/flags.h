@@ -71,6 +71,11 @@ FlagDef StringFlag(std::string name, std::string value_name, std::string help,
                    std::string default_value = "");
 FlagDef BoolFlag(std::string name, std::string help);
 
+// The flag's comma-separated non-negative integers ("0,10,20"); empty when
+// the flag was not given. InvalidArgument naming the bad item.
+absl::StatusOr<std::vector<int>> GetIntList(const ParsedFlags& flags,
+                                            absl::string_view name);
+
 // The flag's last given value, or `fallback` when it was not given.
 std::string GetStringOr(const ParsedFlags& flags, absl::string_view name,
                         absl::string_view fallback);

@@ -2,7 +2,9 @@
 
 #include <algorithm>
 #include <cstdlib>
+#include <limits>
 #include <memory>
+#include <optional>
 #include <string>
 #include <utility>
 
@@ -12,9 +14,12 @@
 #include "commvq/base/thread_pool.h"
 #include "commvq/cli/progress_bar.h"
 #include "commvq/eval/kv_dump.h"
+#include "commvq/eval/kv_quality.h"
 #include "commvq/eval/passkey.h"
 #include "commvq/eval/perplexity.h"
 #include "commvq/io/atomic_file.h"
+#include "commvq/io/codebook_file.h"
+#include "commvq/io/safetensors.h"
 #include "commvq/kvcache/full_precision_kv_cache.h"
 #include "commvq/model/loaded_model.h"
 
@@ -241,6 +246,80 @@ absl::Status RunEvalPasskey(const ParsedFlags& flags, absl::string_view,
   }
   io.out << absl::StrFormat("passkey accuracy %.1f%% (%d trials)\n",
                             100.0 * result.accuracy, result.trials.size());
+  return absl::OkStatus();
+}
+
+std::vector<FlagDef> EvalKvFlags() {
+  return {StringFlag("calibration", "PATH",
+                     "KV dump (dump-kv) the quantizers are trained on.",
+                     "kv_calibration.safetensors"),
+          StringFlag("evaluation", "PATH", "KV dump (dump-kv) they are scored on.",
+                     "kv_evaluation.safetensors"),
+          StringFlag("keys", "SPEC", "Key quantizer.", "kivi:mode=key,bits=2"),
+          StringFlag("key_codebooks", "FILE",
+                     "Use the trained key quantizers layer.<i>.key of this "
+                     "codebook file (train-keys) instead of --keys."),
+          StringFlag("values", "SPEC", "Value quantizer.",
+                     "kivi:mode=value,bits=2"),
+          StringFlag("layers", "LIST",
+                     "Comma-separated layers, e.g. 0,10,20 (default: all)."),
+          IntFlag("train_tokens", "Calibration tokens to train on (0: all).",
+                  "0", 0, int64_t{1} << 24),
+          IntFlag("eval_tokens", "Evaluation tokens to score (0: all).", "0",
+                  0, int64_t{1} << 24),
+          IntFlag("queries",
+                  "Query positions per head, over the second half of the "
+                  "scored tokens.",
+                  "64", 1, int64_t{1} << 20),
+          IntFlag("seed", "Seed of training.", "0", 0,
+                  std::numeric_limits<int64_t>::max()),
+          ThreadsFlag(),
+          JsonFlag(),
+          HelpFlag()};
+}
+
+absl::Status RunEvalKv(const ParsedFlags& flags, absl::string_view,
+                       const CliIo& io) {
+  CVQ_ASSIGN_OR_RETURN(
+      SafetensorsFile calibration,
+      SafetensorsFile::Open(UserPath(GetStringOr(
+          flags, "calibration", "kv_calibration.safetensors"))));
+  CVQ_ASSIGN_OR_RETURN(
+      SafetensorsFile evaluation,
+      SafetensorsFile::Open(UserPath(
+          GetStringOr(flags, "evaluation", "kv_evaluation.safetensors"))));
+  std::optional<CodebookFile> key_codebooks;
+  if (flags.Has("key_codebooks")) {
+    CVQ_ASSIGN_OR_RETURN(key_codebooks,
+                         CodebookFile::Open(UserPath(
+                             GetStringOr(flags, "key_codebooks", ""))));
+  }
+  ThreadPool pool(Threads(flags));
+  KvQualityOptions options;
+  options.key_spec = GetStringOr(flags, "keys", "kivi:mode=key,bits=2");
+  options.key_codebooks = key_codebooks ? &*key_codebooks : nullptr;
+  options.value_spec = GetStringOr(flags, "values", "kivi:mode=value,bits=2");
+  CVQ_ASSIGN_OR_RETURN(options.layers, GetIntList(flags, "layers"));
+  options.max_train_tokens = flags.GetInt("train_tokens");
+  options.max_eval_tokens = flags.GetInt("eval_tokens");
+  options.attention_queries = static_cast<int>(flags.GetInt("queries"));
+  options.seed = static_cast<uint64_t>(flags.GetInt("seed"));
+  options.pool = &pool;
+  ProgressBar bar("eval-kv", 1.0, io.err, io.err_is_terminal);
+  options.progress = [&bar](double done) { bar.Update(done); };
+  CVQ_ASSIGN_OR_RETURN(std::vector<LayerQuality> results,
+                       MeasureKvQuality(calibration, evaluation, options));
+  bar.Finish();
+  if (flags.Has("json")) {
+    io.out << KvQualityJson(results);
+    return absl::OkStatus();
+  }
+  io.out << "keys " << results.front().key_spec << ", values "
+         << results.front().value_spec << "; trained on "
+         << results.front().train_tokens << " tokens, scored on "
+         << results.front().eval_tokens << " tokens, "
+         << results.front().attention_queries << " queries per head\n"
+         << FormatKvQualityTable(results);
   return absl::OkStatus();
 }
 

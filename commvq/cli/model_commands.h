@@ -26,6 +26,10 @@ std::vector<FlagDef> EvalPasskeyFlags();
 absl::Status RunEvalPasskey(const ParsedFlags& flags, absl::string_view,
                             const CliIo& io);
 
+std::vector<FlagDef> EvalKvFlags();
+absl::Status RunEvalKv(const ParsedFlags& flags, absl::string_view,
+                       const CliIo& io);
+
 std::vector<FlagDef> GenerateFlags();
 absl::Status RunGenerate(const ParsedFlags& flags, absl::string_view,
                          const CliIo& io);

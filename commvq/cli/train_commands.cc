@@ -3,9 +3,6 @@
 #include <limits>
 #include <string>
 
-#include "absl/strings/numbers.h"
-#include "absl/strings/str_cat.h"
-#include "absl/strings/str_split.h"
 #include "commvq/base/status_macros.h"
 #include "commvq/base/thread_pool.h"
 #include "commvq/cli/model_commands.h"
@@ -45,15 +42,7 @@ absl::Status RunTrainKeys(const ParsedFlags& flags, absl::string_view,
   options.iterations = static_cast<int>(flags.GetInt("iters"));
   options.max_samples = flags.GetInt("samples");
   options.seed = static_cast<uint64_t>(flags.GetInt("seed"));
-  for (absl::string_view item : absl::StrSplit(
-           GetStringOr(flags, "layers", ""), ',', absl::SkipEmpty())) {
-    int layer = 0;
-    if (!absl::SimpleAtoi(item, &layer)) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("--layers: '", item, "' is not a layer index"));
-    }
-    options.layers.push_back(layer);
-  }
+  CVQ_ASSIGN_OR_RETURN(options.layers, GetIntList(flags, "layers"));
   ThreadPool pool(flags.Has("threads")
                       ? static_cast<int>(flags.GetInt("threads"))
                       : ThreadPool::DefaultNumThreads());

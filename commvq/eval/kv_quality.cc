@@ -463,9 +463,11 @@ absl::StatusOr<std::vector<LayerQuality>> MeasureKvQuality(
                        ReadDumpShape(evaluation_dump, kEvaluation));
   CVQ_RETURN_IF_ERROR(CheckSameShape(shape, eval_shape));
   // Specs are checked before any training so that a typo fails at once.
-  CVQ_RETURN_IF_ERROR(Prefix(
-      QuantizerRegistry::Default().Resolve(options.key_spec).status(),
-      absl::StrCat("key_spec \"", options.key_spec, "\"")));
+  if (options.key_codebooks == nullptr) {
+    CVQ_RETURN_IF_ERROR(Prefix(
+        QuantizerRegistry::Default().Resolve(options.key_spec).status(),
+        absl::StrCat("key_spec \"", options.key_spec, "\"")));
+  }
   CVQ_RETURN_IF_ERROR(Prefix(
       QuantizerRegistry::Default().Resolve(options.value_spec).status(),
       absl::StrCat("value_spec \"", options.value_spec, "\"")));
@@ -516,11 +518,23 @@ absl::StatusOr<std::vector<LayerQuality>> MeasureKvQuality(
     if (options.max_train_tokens > 0) {
       q.train_tokens = std::min(q.train_tokens, options.max_train_tokens);
     }
-    CVQ_ASSIGN_OR_RETURN(
-        std::unique_ptr<Quantizer> key_quantizer,
-        TrainOn("key_spec", options.key_spec, layer,
-                ReadRows(*calibration[li].keys, q.train_tokens),
-                q.train_tokens, dim, options));
+    std::unique_ptr<Quantizer> key_quantizer;
+    if (options.key_codebooks != nullptr) {
+      CVQ_ASSIGN_OR_RETURN(key_quantizer,
+                           options.key_codebooks->LoadQuantizer(
+                               absl::StrCat("layer.", layer, ".key")));
+      if (key_quantizer->dim() != dim) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "key codebooks of layer ", layer, " have dim ",
+            key_quantizer->dim(), " but the dumps' keys have ", dim));
+      }
+    } else {
+      CVQ_ASSIGN_OR_RETURN(
+          key_quantizer,
+          TrainOn("key_spec", options.key_spec, layer,
+                  ReadRows(*calibration[li].keys, q.train_tokens),
+                  q.train_tokens, dim, options));
+    }
     report(li, 0.4);
     CVQ_ASSIGN_OR_RETURN(
         std::unique_ptr<Quantizer> value_quantizer,

@@ -29,6 +29,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "commvq/io/codebook_file.h"
 #include "commvq/io/safetensors.h"
 
 namespace commvq {
@@ -38,6 +39,10 @@ class ThreadPool;
 struct KvQualityOptions {
   // Registry specs (registry.h) of the key and of the value quantizer.
   std::string key_spec = "fp16";
+  // When set (not owned), each layer's key quantizer is not trained from
+  // key_spec but loaded from this codebook file's quantizer "layer.<i>.key"
+  // (e.g. written by `commvq train-keys`).
+  const CodebookFile* key_codebooks = nullptr;
   std::string value_spec = "fp16";
   // Layers to measure, in this order; empty means every layer. Each must be
   // in [0, num_layers) and appear once.
