@@ -23,8 +23,6 @@
 namespace commvq {
 namespace {
 
-// Rows per ThreadPool chunk when subtracting a stage.
-constexpr int64_t kSubtractGrain = 64;
 // The commvq_key `stages` option's maximum.
 constexpr int kMaxStages = 64;
 
@@ -212,19 +210,7 @@ absl::StatusOr<std::unique_ptr<Quantizer>> TrainCommvqKeyLayer(
                                                std::move(result->z)));
       // Subtract with the quantizer's own encoder, so later stages train
       // on exactly the residuals encoding will leave.
-      const StructuredKeyEncoder encoder(absl::MakeConstSpan(&codebook, 1));
-      const auto subtract = [&](int64_t begin, int64_t end) {
-        uint16_t code;
-        for (int64_t i = begin; i < end; ++i) {
-          float* row = &residual[i * head_dim];
-          encoder.Encode(row, &code, row);
-        }
-      };
-      if (options.pool != nullptr) {
-        options.pool->ParallelFor(0, rows, kSubtractGrain, subtract);
-      } else {
-        subtract(0, rows);
-      }
+      SubtractNearestCentres(codebook, residual.data(), rows, options.pool);
       params.codebooks.push_back(std::move(codebook));
       if (options.progress) {
         options.progress(static_cast<double>(params.codebooks.size()) /

@@ -40,9 +40,6 @@ constexpr int kHardFitIterations = 5;
 constexpr int64_t kMaxHeadDim = 4096;
 constexpr int64_t kMaxStages = 64;
 
-// Training rows per ThreadPool chunk.
-constexpr int64_t kTrainGrain = 64;
-
 // What the options and dim make of a quantizer: everything but the
 // codebooks of KeyQuantizerParams.
 absl::StatusOr<KeyQuantizerParams> MakeShape(const ResolvedOptions& options,
@@ -272,19 +269,7 @@ class CommvqKeyQuantizerFactory final : public QuantizerFactory {
         CVQ_ASSIGN_OR_RETURN(KeyCodebook codebook,
                              HardFitKeyCodebook(params.shape, residual.data(),
                                                 n, kHardFitIterations, &rng));
-        const StructuredKeyEncoder encoder(absl::MakeConstSpan(&codebook, 1));
-        const auto subtract = [&](int64_t begin, int64_t end) {
-          uint16_t code;
-          for (int64_t i = begin; i < end; ++i) {
-            float* row = &residual[i * head_dim];
-            encoder.Encode(row, &code, row);
-          }
-        };
-        if (train.pool != nullptr) {
-          train.pool->ParallelFor(0, n, kTrainGrain, subtract);
-        } else {
-          subtract(0, n);
-        }
+        SubtractNearestCentres(codebook, residual.data(), n, train.pool);
         params.codebooks.push_back(std::move(codebook));
         if (train.progress) {
           train.progress(static_cast<double>(params.codebooks.size()) /

@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "commvq/base/pair_layout.h"
+#include "commvq/base/thread_pool.h"
 
 namespace commvq {
 
@@ -89,6 +90,26 @@ void StructuredKeyEncoder::Encode(const float* head, uint16_t* codes,
                               KeyCodeB(codes[s], shape.half_bits), r.data());
   }
   if (residual != nullptr) std::copy(r.begin(), r.end(), residual);
+}
+
+void SubtractNearestCentres(const KeyCodebook& codebook, float* residuals,
+                            int64_t rows, ThreadPool* pool) {
+  // Rows per task: each is a full structured search, so small tasks pay.
+  constexpr int64_t kGrain = 64;
+  const StructuredKeyEncoder encoder(absl::MakeConstSpan(&codebook, 1));
+  const int64_t head_dim = codebook.shape().head_dim;
+  const auto subtract = [&](int64_t begin, int64_t end) {
+    uint16_t code;
+    for (int64_t i = begin; i < end; ++i) {
+      float* row = residuals + i * head_dim;
+      encoder.Encode(row, &code, row);
+    }
+  };
+  if (pool != nullptr) {
+    pool->ParallelFor(0, rows, kGrain, subtract);
+  } else {
+    subtract(0, rows);
+  }
 }
 
 }  // namespace commvq

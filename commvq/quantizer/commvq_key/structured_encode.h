@@ -36,6 +36,8 @@
 
 namespace commvq {
 
+class ThreadPool;
+
 // Greedy residual encoder of one head. Thread safety: immutable after
 // construction; Encode may run concurrently.
 class StructuredKeyEncoder {
@@ -66,6 +68,12 @@ class StructuredKeyEncoder {
   // Per stage: X, [num_values, num_values], X[a][b] at a * num_values + b.
   std::vector<std::vector<double>> cross_;
 };
+
+// Training's step between stages: replaces every row of `residuals`
+// ([rows, head_dim]) by what remains after subtracting its nearest centre of
+// `codebook`, split over `pool` (optional, not owned; same result without).
+void SubtractNearestCentres(const KeyCodebook& codebook, float* residuals,
+                            int64_t rows, ThreadPool* pool);
 
 }  // namespace commvq
 
