@@ -13,8 +13,10 @@ cd "$(dirname "$0")/.."
 
 flags=()
 targets=()
+# Target patterns start with // (or @repo//); everything else is a Bazel
+# flag or a flag's value (e.g. `--define cuda=off`).
 for arg in "$@"; do
-  if [[ $arg == -* ]]; then flags+=("$arg"); else targets+=("$arg"); fi
+  if [[ $arg == //* || $arg == @* ]]; then targets+=("$arg"); else flags+=("$arg"); fi
 done
 ((${#targets[@]})) || targets=(//...)
 
