@@ -4,6 +4,7 @@
 #include "commvq/base/status_matchers.h"
 #include "commvq/quantizer/options.h"
 #include "commvq/quantizer/quantizer_spec.h"
+#include "commvq/quantizer/serialized_quantizer.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
@@ -49,6 +50,14 @@ std::vector<float> RandomRows(int64_t n, int64_t dim, uint64_t seed) {
   Rng rng(seed);
   rng.FillNormal(absl::MakeSpan(x), 0.0f, 2.0f);
   return x;
+}
+
+std::string Payload(const Quantizer& q) {
+  absl::StatusOr<std::string> bytes = q.Serialize();
+  EXPECT_THAT(bytes, IsOk());
+  absl::StatusOr<FramedQuantizer> framed = UnframeQuantizer(*bytes);
+  EXPECT_THAT(framed, IsOk());
+  return framed.ok() ? std::string(framed->payload) : std::string();
 }
 
 }  // namespace testing

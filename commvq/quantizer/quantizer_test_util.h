@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -29,6 +30,10 @@ struct Encoded {
 // failures if either call fails.
 Encoded RoundTrip(const Quantizer& q, const std::vector<float>& x,
                   ThreadPool* pool = nullptr);
+
+// The quantizer's own payload inside q.Serialize() (a gtest failure if
+// serializing or unframing fails).
+std::string Payload(const Quantizer& q);
 
 // n * dim normal values, mean 0 and standard deviation 2, from `seed`.
 std::vector<float> RandomRows(int64_t n, int64_t dim, uint64_t seed);

@@ -58,14 +58,7 @@ absl::StatusOr<std::unique_ptr<Quantizer>> Deserialize(
   return MakeCommvqKeyQuantizerFactory()->Deserialize(options, dim, payload);
 }
 
-// The payload inside q.Serialize().
-std::string Payload(const Quantizer& q) {
-  absl::StatusOr<std::string> bytes = q.Serialize();
-  EXPECT_THAT(bytes, IsOk());
-  absl::StatusOr<FramedQuantizer> framed = UnframeQuantizer(*bytes);
-  EXPECT_THAT(framed, IsOk());
-  return std::string(framed->payload);
-}
+using ::commvq::testing::Payload;
 
 double RelativeError(const std::vector<float>& x,
                      const std::vector<float>& decoded) {
