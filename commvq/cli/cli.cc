@@ -237,7 +237,13 @@ int RunCli(absl::Span<const std::string> args, const CliIo& io) {
     io.err << Usage();
     return kExitUsage;
   }
-  const std::string& name = args[0];
+  // Benchmarks are two-word commands ("bench attention"): one table entry
+  // each, with its own flags.
+  const bool is_bench = args[0] == "bench" && args.size() >= 2 &&
+                        !absl::StartsWith(args[1], "-");
+  const std::string name =
+      is_bench ? absl::StrCat(args[0], " ", args[1]) : args[0];
+  if (is_bench) args = args.subspan(1);
   if (name == "--help" || (name == "help" && args.size() == 1)) {
     io.out << Usage();
     return kExitOk;
