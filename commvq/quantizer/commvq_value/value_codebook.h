@@ -54,6 +54,21 @@ struct ValueQuantizerParams {
   int64_t code_bytes() const { return (num_code_bits + 7) / 8; }
 };
 
+// Packs `num_code_bits` bits (one 0/1 byte each) LSB-first into
+// (num_code_bits + 7) / 8 bytes; padding bits of the last byte are zero.
+inline void PackValueCodeBits(const uint8_t* bits, int64_t num_code_bits,
+                              uint8_t* packed) {
+  for (int64_t b = 0; b < (num_code_bits + 7) / 8; ++b) packed[b] = 0;
+  for (int64_t i = 0; i < num_code_bits; ++i) {
+    packed[i / 8] |= static_cast<uint8_t>((bits[i] & 1) << (i % 8));
+  }
+}
+
+// Bit i of a packed code row.
+inline uint8_t ValueCodeBit(const uint8_t* packed, int64_t i) {
+  return static_cast<uint8_t>((packed[i / 8] >> (i % 8)) & 1);
+}
+
 }  // namespace commvq
 
 #endif  // COMMVQ_QUANTIZER_COMMVQ_VALUE_VALUE_CODEBOOK_H_

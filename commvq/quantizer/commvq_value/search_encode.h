@@ -1,0 +1,78 @@
+// The `search` encoder of the CommVQ value quantizer: no network, a local
+// search for the code bits s in {0,1}^Nc that minimize ||x - s C||^2
+// (docs/METHOD.md section 2), also the quality reference for the `mlp`
+// encoder.
+//
+// The objective is ||x||^2 - 2 s.b + s G s with b = C x and G = C C^T, so a
+// sweep visits the groups of two bits (2g, 2g + 1) in order and gives each
+// the best of its four categories with the other groups fixed (iterated
+// conditional modes; greedy from s = 0 on the first sweep). r = G s is kept
+// up to date incrementally, so choosing costs O(1) per group and a change
+// O(Nc). Sweeps stop early once one changes nothing; every sweep can only
+// lower the objective. Restart k >= 1 starts from bits drawn from the fixed
+// stream Rng(k) (the same for every vector, so encoding stays a function of
+// x alone) and the best result is kept.
+#ifndef COMMVQ_QUANTIZER_COMMVQ_VALUE_SEARCH_ENCODE_H_
+#define COMMVQ_QUANTIZER_COMMVQ_VALUE_SEARCH_ENCODE_H_
+
+#include <cstdint>
+#include <vector>
+
+namespace commvq {
+
+class ThreadPool;
+
+struct ValueSearchOptions {
+  int sweeps = 4;    // >= 1
+  int restarts = 0;  // extra random starts, >= 0
+};
+
+class ValueSearchEncoder {
+ public:
+  // codebook: [num_code_bits, dim] row-major (copied); num_code_bits even.
+  ValueSearchEncoder(const float* codebook, int64_t num_code_bits, int64_t dim,
+                     ValueSearchOptions options);
+
+  int64_t num_code_bits() const { return num_code_bits_; }
+  int64_t dim() const { return dim_; }
+
+  // Per-thread working memory of Encode.
+  struct Scratch {
+    std::vector<float> b, r;
+    std::vector<uint8_t> s;
+  };
+
+  // Writes the bits (one 0/1 byte each, [num_code_bits]) found for x
+  // ([dim]) and returns ||x - s C||^2 for them.
+  double Encode(const float* x, uint8_t* bits, Scratch* scratch) const;
+
+  // Encode for rows [n, dim] into bits [n, num_code_bits]; returns the sum
+  // of the squared errors. The result does not depend on `pool`.
+  double EncodeBatch(const float* x, int64_t n, uint8_t* bits,
+                     ThreadPool* pool) const;
+
+ private:
+  // One descent from the bits in scratch->s (with r = G s in scratch->r).
+  void Descend(Scratch* scratch) const;
+
+  int64_t num_code_bits_;
+  int64_t dim_;
+  ValueSearchOptions options_;
+  std::vector<float> codebook_;  // [Nc, d]
+  std::vector<float> gram_;      // [Nc, Nc]
+};
+
+// The scalar reference of the same search: the same visiting order, tie
+// rule and starts, but every candidate scored by evaluating ||x - s C||^2
+// directly. Writes bits and returns the objective.
+double ReferenceValueSearch(const float* codebook, int64_t num_code_bits,
+                            int64_t dim, ValueSearchOptions options,
+                            const float* x, uint8_t* bits);
+
+// ||x - s C||^2 computed directly (bits: 0/1 bytes).
+double ValueCodeSquaredError(const float* codebook, int64_t num_code_bits,
+                             int64_t dim, const uint8_t* bits, const float* x);
+
+}  // namespace commvq
+
+#endif  // COMMVQ_QUANTIZER_COMMVQ_VALUE_SEARCH_ENCODE_H_

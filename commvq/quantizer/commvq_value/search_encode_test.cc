@@ -1,0 +1,101 @@
+#include "commvq/quantizer/commvq_value/search_encode.h"
+
+#include <cstdint>
+#include <vector>
+
+#include "absl/types/span.h"
+#include "commvq/base/random.h"
+#include "commvq/base/thread_pool.h"
+#include "commvq/quantizer/commvq_value/value_codebook.h"
+#include "gtest/gtest.h"
+
+namespace commvq {
+namespace {
+
+constexpr int64_t kBits = 16;
+constexpr int64_t kDim = 12;
+
+std::vector<float> Normals(int64_t n, float stddev, uint64_t seed) {
+  std::vector<float> v(n);
+  Rng rng(seed);
+  rng.FillNormal(absl::MakeSpan(v), 0.0f, stddev);
+  return v;
+}
+
+TEST(ValueSearchEncoderTest, MatchesTheScalarReference) {
+  const std::vector<float> codebook = Normals(kBits * kDim, 0.3f, 1);
+  const std::vector<float> x = Normals(200 * kDim, 1.0f, 2);
+  for (int restarts : {0, 2}) {
+    SCOPED_TRACE(restarts);
+    const ValueSearchOptions options{4, restarts};
+    const ValueSearchEncoder encoder(codebook.data(), kBits, kDim, options);
+    ValueSearchEncoder::Scratch scratch;
+    int same = 0;
+    for (int64_t v = 0; v < 200; ++v) {
+      std::vector<uint8_t> fast(kBits), slow(kBits);
+      const double e = encoder.Encode(&x[v * kDim], fast.data(), &scratch);
+      const double r = ReferenceValueSearch(codebook.data(), kBits, kDim,
+                                            options, &x[v * kDim], slow.data());
+      // The reported objective is the true one for the bits returned.
+      EXPECT_NEAR(e,
+                  ValueCodeSquaredError(codebook.data(), kBits, kDim,
+                                        fast.data(), &x[v * kDim]),
+                  1e-4 * (1.0 + e));
+      EXPECT_NEAR(e, r, 1e-3 * (1.0 + r));
+      same += fast == slow;
+    }
+    // Rounding may flip a near-tie now and then; nothing more.
+    EXPECT_GE(same, 196);
+  }
+}
+
+TEST(ValueSearchEncoderTest, ResultIsALocalOptimumOverEveryGroup) {
+  const std::vector<float> codebook = Normals(kBits * kDim, 0.3f, 3);
+  const std::vector<float> x = Normals(20 * kDim, 1.0f, 4);
+  const ValueSearchEncoder encoder(codebook.data(), kBits, kDim, {16, 0});
+  ValueSearchEncoder::Scratch scratch;
+  for (int64_t v = 0; v < 20; ++v) {
+    std::vector<uint8_t> bits(kBits);
+    const double e = encoder.Encode(&x[v * kDim], bits.data(), &scratch);
+    for (int64_t g = 0; g < kBits / 2; ++g) {
+      for (int k = 0; k < 4; ++k) {
+        std::vector<uint8_t> other = bits;
+        other[2 * g] = kValueCategoryBits[k][0];
+        other[2 * g + 1] = kValueCategoryBits[k][1];
+        EXPECT_GE(ValueCodeSquaredError(codebook.data(), kBits, kDim,
+                                        other.data(), &x[v * kDim]),
+                  e - 1e-4)
+            << "vector " << v << " group " << g << " category " << k;
+      }
+    }
+  }
+}
+
+TEST(ValueSearchEncoderTest, BeatsTheAllZeroCodeAndRestartsNeverHurt) {
+  const std::vector<float> codebook = Normals(kBits * kDim, 0.3f, 5);
+  const std::vector<float> x = Normals(100 * kDim, 1.0f, 6);
+  const ValueSearchEncoder plain(codebook.data(), kBits, kDim, {4, 0});
+  const ValueSearchEncoder restarted(codebook.data(), kBits, kDim, {4, 3});
+  std::vector<uint8_t> bits(100 * kBits);
+  const double a = plain.EncodeBatch(x.data(), 100, bits.data(), nullptr);
+  const double b = restarted.EncodeBatch(x.data(), 100, bits.data(), nullptr);
+  double energy = 0.0;
+  for (float value : x) energy += double{value} * value;
+  EXPECT_LT(a, 0.8 * energy);
+  EXPECT_LE(b, a + 1e-6);
+}
+
+TEST(ValueSearchEncoderTest, BatchDoesNotDependOnThePool) {
+  const std::vector<float> codebook = Normals(kBits * kDim, 0.3f, 7);
+  const std::vector<float> x = Normals(300 * kDim, 1.0f, 8);
+  const ValueSearchEncoder encoder(codebook.data(), kBits, kDim, {4, 1});
+  std::vector<uint8_t> serial(300 * kBits), pooled(300 * kBits);
+  ThreadPool pool(3);
+  const double a = encoder.EncodeBatch(x.data(), 300, serial.data(), nullptr);
+  const double b = encoder.EncodeBatch(x.data(), 300, pooled.data(), &pool);
+  EXPECT_EQ(serial, pooled);
+  EXPECT_EQ(a, b);
+}
+
+}  // namespace
+}  // namespace commvq
