@@ -1,6 +1,7 @@
 #include "commvq/registry/builtin_quantizers.h"
 
 #include "commvq/quantizer/commvq_key/commvq_key_quantizer.h"
+#include "commvq/quantizer/commvq_value/commvq_value_quantizer.h"
 #include "commvq/quantizer/float_quantizer.h"
 #include "commvq/quantizer/fp8_quantizer.h"
 #include "commvq/quantizer/int_quantizer.h"
@@ -18,6 +19,7 @@ std::vector<std::unique_ptr<QuantizerFactory>> BuiltinQuantizerFactories() {
   factories.push_back(MakeFp8QuantizerFactory());
   factories.push_back(MakeRvqQuantizerFactory());
   factories.push_back(MakeCommvqKeyQuantizerFactory());
+  factories.push_back(MakeCommvqValueQuantizerFactory());
   return factories;
 }
 

@@ -57,7 +57,8 @@ TEST(RegistryTest, BadSpecsAndSamplesAreNamed) {
   EXPECT_THAT(registry.Train("nope:bits=2", samples),
               StatusIs(absl::StatusCode::kNotFound,
                        HasSubstr("unknown quantizer 'nope': registered are "
-                                 "bf16, commvq_key, fp16, fp8, int, kivi, rvq")));
+                                 "bf16, commvq_key, commvq_value, fp16, "
+                                 "fp8, int, kivi, rvq")));
   EXPECT_THAT(registry.Train("int:bits=0", samples),
               StatusIs(kInvalid, HasSubstr("option 'bits'")));
   EXPECT_THAT(registry.Train("int:colour=red", samples),
