@@ -1,0 +1,569 @@
+#include "commvq/kvcache/compressed_kv_cache.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <numeric>
+#include <set>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "commvq/base/float16.h"
+#include "commvq/base/status_macros.h"
+#include "commvq/base/thread_pool.h"
+#include "kernels/cpu/attention_kernels.h"
+
+namespace commvq {
+namespace {
+
+// Zero bytes after each page, so kernels may read a code field with a
+// multi-byte load at the end of the page.
+constexpr int64_t kPagePadding = 8;
+
+// Multiply-adds below which a parallel task costs more to schedule than it
+// saves.
+constexpr int64_t kMinWorkPerTask = int64_t{1} << 15;
+
+}  // namespace
+
+struct CompressedKvCache::Prepared {
+  int64_t num_queries = 0;
+  const int64_t* positions = nullptr;
+  std::vector<float> queries;  // rotated, [t, num_heads, head_dim]
+  int64_t encoded = 0;         // encoded tokens the last query sees
+  std::vector<float> norms;    // commvq keys: [encoded]
+  // Decoded when the kernels cannot read the codes: [encoded rounded up to
+  // the chunk, num_kv_heads, head_dim]; keys rotated.
+  std::vector<float> keys, values;
+  std::vector<float> window_keys;  // rotated, [seen window, kv_heads, dim]
+  int64_t max_tokens = 0;
+};
+
+absl::StatusOr<std::shared_ptr<const CompressedCacheCodecs>>
+CompressedCacheCodecs::Create(const AttentionShape& shape,
+                              std::vector<LayerQuantizers> quantizers) {
+  CVQ_RETURN_IF_ERROR(ValidateAttentionShape(shape));
+  if (static_cast<int>(quantizers.size()) != shape.num_layers) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("compressed cache: ", quantizers.size(),
+                     " layers of quantizers: expected ", shape.num_layers));
+  }
+  const int64_t dim = int64_t{shape.num_kv_heads} * shape.head_dim;
+  std::vector<Layer> layers(quantizers.size());
+  for (size_t l = 0; l < quantizers.size(); ++l) {
+    Layer& layer = layers[l];
+    layer.quantizers = std::move(quantizers[l]);
+    for (const Quantizer* q :
+         {layer.quantizers.key.get(), layer.quantizers.value.get()}) {
+      if (q == nullptr) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("compressed cache: layer ", l, " lacks a quantizer"));
+      }
+      if (q->dim() != dim) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "compressed cache: layer ", l, " quantizer '", q->spec(),
+            "' has dim ", q->dim(), ": expected num_kv_heads * head_dim = ",
+            dim));
+      }
+    }
+    const Quantizer& key = *layer.quantizers.key;
+    layer.chunk_tokens = std::lcm(key.layout().block_vectors,
+                                  layer.quantizers.value->layout().block_vectors);
+    if (key.name() != "commvq_key") continue;
+    CVQ_ASSIGN_OR_RETURN(CommvqKeyArrays arrays, CommvqKeyArraysOf(key));
+    if (arrays.num_kv_heads != shape.num_kv_heads ||
+        arrays.head_dim != shape.head_dim ||
+        arrays.layout != shape.pair_layout) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "compressed cache: layer ", l, " key quantizer '", key.spec(),
+          "' has ", arrays.num_kv_heads, " heads of ", arrays.head_dim,
+          ", pairs ", PairLayoutName(arrays.layout), ": expected ",
+          AttentionShapeToString(shape)));
+    }
+    layer.key_arrays = std::move(arrays);
+  }
+  return std::shared_ptr<const CompressedCacheCodecs>(
+      new CompressedCacheCodecs(shape, std::move(layers)));
+}
+
+int64_t CompressedCacheCodecs::ParameterBytes() const {
+  // A quantizer shared by several layers is stored once.
+  std::set<const Quantizer*> seen;
+  int64_t bytes = 0;
+  for (const Layer& layer : layers_) {
+    for (const Quantizer* q :
+         {layer.quantizers.key.get(), layer.quantizers.value.get()}) {
+      if (seen.insert(q).second) bytes += q->ParameterBytes();
+    }
+    if (layer.key_arrays) {
+      bytes += static_cast<int64_t>(layer.key_arrays->planes.size() *
+                                    sizeof(float));
+    }
+  }
+  return bytes;
+}
+
+absl::StatusOr<std::unique_ptr<CompressedKvCache>> CompressedKvCache::Create(
+    std::shared_ptr<const CompressedCacheCodecs> codecs,
+    const CompressedKvCacheOptions& options) {
+  if (codecs == nullptr) {
+    return absl::InvalidArgumentError("compressed cache: null codecs");
+  }
+  if (options.window < 0) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "compressed cache: window must be >= 0; got ", options.window));
+  }
+  if (options.page_tokens < 1) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "compressed cache: page_tokens must be >= 1; got ",
+        options.page_tokens));
+  }
+  const AttentionShape& shape = codecs->shape();
+  CVQ_ASSIGN_OR_RETURN(Rope rope, Rope::Create(shape.head_dim, shape.rope_theta,
+                                               shape.pair_layout));
+  return std::unique_ptr<CompressedKvCache>(
+      new CompressedKvCache(std::move(codecs), std::move(rope), options));
+}
+
+CompressedKvCache::CompressedKvCache(
+    std::shared_ptr<const CompressedCacheCodecs> codecs, Rope rope,
+    const CompressedKvCacheOptions& options)
+    : KvCache(codecs->shape()),
+      codecs_(std::move(codecs)),
+      rope_(std::move(rope)),
+      options_(options),
+      kernels_(options.kernels != nullptr ? *options.kernels
+                                          : SelectedAttentionKernels()),
+      layers_(shape().num_layers) {
+  for (int l = 0; l < shape().num_layers; ++l) {
+    const int64_t chunk = codecs_->layer(l).chunk_tokens;
+    page_tokens_.push_back((options.page_tokens + chunk - 1) / chunk * chunk);
+    page_layouts_.push_back(LayoutOf(l));
+  }
+}
+
+CompressedKvCache::PageLayout CompressedKvCache::LayoutOf(int l) const {
+  const CodeLayout& key = codecs_->layer(l).quantizers.key->layout();
+  const CodeLayout& value = codecs_->layer(l).quantizers.value->layout();
+  const int64_t tokens = page_tokens_[l];
+  PageLayout layout;
+  layout.key_side = tokens * key.code_bytes;
+  layout.value_codes =
+      layout.key_side + tokens / key.block_vectors * key.side_bytes;
+  layout.value_side = layout.value_codes + tokens * value.code_bytes;
+  layout.bytes =
+      layout.value_side + tokens / value.block_vectors * value.side_bytes;
+  return layout;
+}
+
+int64_t CompressedKvCache::Layer::window_tokens() const {
+  return static_cast<int64_t>(window_count);
+}
+
+int64_t CompressedKvCache::length(int layer) const {
+  return layers_[layer].encoded + layers_[layer].window_tokens();
+}
+
+int64_t CompressedKvCache::encoded_length(int layer) const {
+  return layers_[layer].encoded;
+}
+
+bool CompressedKvCache::UseTableKernel() const {
+  return options_.key_kernel == KeyKernel::kTable ||
+         (options_.key_kernel == KeyKernel::kAuto && shape().group_size() == 1);
+}
+
+std::string CompressedKvCache::KeyKernelName() const {
+  if (!codecs_->layer(0).key_arrays) {
+    return absl::StrCat("dense-", kernels_.isa);
+  }
+  return absl::StrCat(UseTableKernel() ? "table-" : "decode-", kernels_.isa);
+}
+
+CompressedKvCacheMemory CompressedKvCache::Memory() const {
+  CompressedKvCacheMemory memory;
+  for (int l = 0; l < shape().num_layers; ++l) {
+    const Layer& layer = layers_[l];
+    const CodeLayout& key = codecs_->layer(l).quantizers.key->layout();
+    const CodeLayout& value = codecs_->layer(l).quantizers.value->layout();
+    const int64_t codes =
+        layer.encoded * (key.code_bytes + value.code_bytes);
+    const int64_t side =
+        layer.encoded / key.block_vectors * key.side_bytes +
+        layer.encoded / value.block_vectors * value.side_bytes;
+    memory.codes += codes;
+    memory.side += side;
+    memory.page_slack += static_cast<int64_t>(layer.pages.size()) *
+                             (page_layouts_[l].bytes + kPagePadding) -
+                         codes - side;
+    memory.window += static_cast<int64_t>(
+        (layer.window_keys.capacity() + layer.window_values.capacity()) *
+        sizeof(float));
+  }
+  memory.codebooks = codecs_->ParameterBytes();
+  memory.rope_table = static_cast<int64_t>(
+      (rope_cos_.capacity() + rope_sin_.capacity()) * sizeof(float));
+  return memory;
+}
+
+void CompressedKvCache::GrowRopeTable(int64_t length) {
+  if (length <= rope_positions_) return;
+  // Doubling keeps appends of one token amortized O(1).
+  const int64_t grown = std::max(length, 2 * rope_positions_);
+  std::vector<int64_t> positions(grown - rope_positions_);
+  std::iota(positions.begin(), positions.end(), rope_positions_);
+  const int64_t pairs = rope_.num_pairs();
+  rope_cos_.resize(grown * pairs);
+  rope_sin_.resize(grown * pairs);
+  rope_.ComputeCosSin(
+      positions,
+      absl::MakeSpan(rope_cos_).subspan(rope_positions_ * pairs),
+      absl::MakeSpan(rope_sin_).subspan(rope_positions_ * pairs));
+  rope_positions_ = grown;
+}
+
+absl::Status CompressedKvCache::DoAppend(int l, const float* keys,
+                                         const float* values,
+                                         int64_t num_tokens) {
+  Layer& layer = layers_[l];
+  const int64_t row = int64_t{shape().num_kv_heads} * shape().head_dim;
+  layer.window_keys.insert(layer.window_keys.end(), keys,
+                           keys + num_tokens * row);
+  layer.window_values.insert(layer.window_values.end(), values,
+                             values + num_tokens * row);
+  layer.window_count += num_tokens;
+  GrowRopeTable(length(l));
+  const int64_t chunk = codecs_->layer(l).chunk_tokens;
+  const int64_t beyond = layer.window_count - options_.window;
+  if (beyond >= chunk) {
+    CVQ_RETURN_IF_ERROR(EncodeFromWindow(l, beyond / chunk * chunk));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status CompressedKvCache::EncodeFromWindow(int l, int64_t count) {
+  Layer& layer = layers_[l];
+  const Quantizer& key = *codecs_->layer(l).quantizers.key;
+  const Quantizer& value = *codecs_->layer(l).quantizers.value;
+  const PageLayout& page_layout = page_layouts_[l];
+  const int64_t page_tokens = page_tokens_[l];
+  const int64_t row = int64_t{shape().num_kv_heads} * shape().head_dim;
+  // Encodes `rows` into the page slots of tokens [slot, slot + n).
+  const auto encode = [&](const Quantizer& q, const float* rows, int64_t n,
+                          uint8_t* codes, uint8_t* side) {
+    const CodeLayout& layout = q.layout();
+    return q.Encode(
+        TensorView(rows, DType::kF32, {n, row}),
+        MutableTensorView(codes, DType::kU8, {n, layout.code_bytes}),
+        MutableTensorView(side, DType::kU8,
+                          {n / layout.block_vectors, layout.side_bytes}),
+        options_.pool);
+  };
+  for (int64_t done = 0; done < count;) {
+    const int64_t page_index = layer.encoded / page_tokens;
+    const int64_t slot = layer.encoded % page_tokens;
+    const int64_t n = std::min(count - done, page_tokens - slot);
+    if (page_index == static_cast<int64_t>(layer.pages.size())) {
+      layer.pages.emplace_back(page_layout.bytes + kPagePadding, 0);
+    }
+    uint8_t* page = layer.pages[page_index].data();
+    const CodeLayout& kl = key.layout();
+    const CodeLayout& vl = value.layout();
+    CVQ_RETURN_IF_ERROR(encode(
+        key, &layer.window_keys[done * row], n,
+        page + page_layout.key_codes + slot * kl.code_bytes,
+        page + page_layout.key_side + slot / kl.block_vectors * kl.side_bytes));
+    CVQ_RETURN_IF_ERROR(encode(
+        value, &layer.window_values[done * row], n,
+        page + page_layout.value_codes + slot * vl.code_bytes,
+        page + page_layout.value_side +
+            slot / vl.block_vectors * vl.side_bytes));
+    layer.encoded += n;
+    done += n;
+  }
+  layer.window_keys.erase(layer.window_keys.begin(),
+                          layer.window_keys.begin() + count * row);
+  layer.window_values.erase(layer.window_values.begin(),
+                            layer.window_values.begin() + count * row);
+  layer.window_count -= count;
+  return absl::OkStatus();
+}
+
+absl::Status CompressedKvCache::DecodeRange(int l, int64_t begin,
+                                            int64_t count, float* keys,
+                                            float* values) const {
+  const Layer& layer = layers_[l];
+  const int64_t page_tokens = page_tokens_[l];
+  const PageLayout& page_layout = page_layouts_[l];
+  const uint8_t* page = layer.pages[begin / page_tokens].data();
+  const int64_t slot = begin % page_tokens;
+  const int64_t row = int64_t{shape().num_kv_heads} * shape().head_dim;
+  const auto decode = [&](const Quantizer& q, int64_t codes_offset,
+                          int64_t side_offset, float* out) {
+    const CodeLayout& layout = q.layout();
+    return q.Decode(
+        TensorView(page + codes_offset + slot * layout.code_bytes, DType::kU8,
+                   {count, layout.code_bytes}),
+        TensorView(page + side_offset +
+                       slot / layout.block_vectors * layout.side_bytes,
+                   DType::kU8, {count / layout.block_vectors, layout.side_bytes}),
+        MutableTensorView(out, DType::kF32, {count, row}), options_.pool);
+  };
+  const LayerQuantizers& quantizers = codecs_->layer(l).quantizers;
+  if (keys != nullptr) {
+    CVQ_RETURN_IF_ERROR(decode(*quantizers.key, page_layout.key_codes,
+                               page_layout.key_side, keys));
+  }
+  if (values != nullptr) {
+    CVQ_RETURN_IF_ERROR(decode(*quantizers.value, page_layout.value_codes,
+                               page_layout.value_side, values));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status CompressedKvCache::DoTruncate(int64_t length) {
+  const int64_t row = int64_t{shape().num_kv_heads} * shape().head_dim;
+  for (int l = 0; l < shape().num_layers; ++l) {
+    Layer& layer = layers_[l];
+    if (length >= this->length(l)) continue;
+    if (length >= layer.encoded) {
+      layer.window_count = length - layer.encoded;
+      layer.window_keys.resize(layer.window_count * row);
+      layer.window_values.resize(layer.window_count * row);
+      continue;
+    }
+    // The kept tokens of a partly dropped chunk cannot stay encoded (its
+    // side data covers the whole chunk): they return to the window decoded.
+    const int64_t chunk = codecs_->layer(l).chunk_tokens;
+    const int64_t kept = length / chunk * chunk;
+    const int64_t partial = length - kept;
+    std::vector<float> keys(chunk * row), values(chunk * row);
+    if (partial > 0) {
+      CVQ_RETURN_IF_ERROR(
+          DecodeRange(l, kept, chunk, keys.data(), values.data()));
+    }
+    keys.resize(partial * row);
+    values.resize(partial * row);
+    layer.window_keys = std::move(keys);
+    layer.window_values = std::move(values);
+    layer.window_count = partial;
+    layer.encoded = kept;
+    layer.pages.resize((kept + page_tokens_[l] - 1) / page_tokens_[l]);
+  }
+  return absl::OkStatus();
+}
+
+void CompressedKvCache::Clear() {
+  for (Layer& layer : layers_) layer = Layer();
+}
+
+absl::Status CompressedKvCache::DoAttend(int l, const float* queries,
+                                         absl::Span<const int64_t> positions,
+                                         float* out) const {
+  const Layer& layer = layers_[l];
+  const CompressedCacheCodecs::Layer& codec = codecs_->layer(l);
+  const int num_heads = shape().num_heads;
+  const int kv_heads = shape().num_kv_heads;
+  const int head_dim = shape().head_dim;
+  const int64_t row = int64_t{kv_heads} * head_dim;
+  const int64_t pairs = rope_.num_pairs();
+
+  Prepared prepared;
+  prepared.num_queries = static_cast<int64_t>(positions.size());
+  prepared.positions = positions.data();
+  prepared.max_tokens = positions.back() + 1;
+  prepared.encoded = std::min(prepared.max_tokens, layer.encoded);
+  prepared.queries.assign(queries,
+                          queries + prepared.num_queries * num_heads * head_dim);
+  for (int64_t i = 0; i < prepared.num_queries; ++i) {
+    for (int h = 0; h < num_heads; ++h) {
+      rope_.RotateHead(&rope_cos_[positions[i] * pairs],
+                       &rope_sin_[positions[i] * pairs],
+                       &prepared.queries[(i * num_heads + h) * head_dim]);
+    }
+  }
+  const int64_t window_seen = prepared.max_tokens - prepared.encoded;
+  prepared.window_keys.assign(layer.window_keys.begin(),
+                              layer.window_keys.begin() + window_seen * row);
+  for (int64_t t = 0; t < window_seen; ++t) {
+    const int64_t p = layer.encoded + t;
+    for (int g = 0; g < kv_heads; ++g) {
+      rope_.RotateHead(&rope_cos_[p * pairs], &rope_sin_[p * pairs],
+                       &prepared.window_keys[t * row + g * head_dim]);
+    }
+  }
+
+  // Encoded tokens the kernels cannot read in place are decoded, whole
+  // chunks at a time, page by page.
+  const int64_t chunk = codec.chunk_tokens;
+  const int64_t decoded = (prepared.encoded + chunk - 1) / chunk * chunk;
+  const bool keys_on_codes = codec.key_arrays.has_value();
+  if (!keys_on_codes) prepared.keys.resize(decoded * row);
+  prepared.values.resize(decoded * row);
+  for (int64_t begin = 0; begin < decoded; begin += page_tokens_[l]) {
+    const int64_t count = std::min(page_tokens_[l], decoded - begin);
+    CVQ_RETURN_IF_ERROR(DecodeRange(
+        l, begin, count, keys_on_codes ? nullptr : &prepared.keys[begin * row],
+        &prepared.values[begin * row]));
+  }
+  if (keys_on_codes) {
+    prepared.norms.resize(prepared.encoded);
+    for (int64_t t = 0; t < prepared.encoded; ++t) {
+      const uint8_t* side = layer.pages[t / page_tokens_[l]].data() +
+                            page_layouts_[l].key_side +
+                            t % page_tokens_[l] * sizeof(uint16_t);
+      uint16_t bits;
+      std::memcpy(&bits, side, sizeof(bits));
+      prepared.norms[t] = HalfBitsToFloat(bits);
+    }
+  } else {
+    for (int64_t t = 0; t < prepared.encoded; ++t) {
+      for (int g = 0; g < kv_heads; ++g) {
+        rope_.RotateHead(&rope_cos_[t * pairs], &rope_sin_[t * pairs],
+                         &prepared.keys[t * row + g * head_dim]);
+      }
+    }
+  }
+
+  const int group = shape().group_size();
+  const int64_t table_floats =
+      keys_on_codes ? codec.key_arrays->floats_per_head() : 0;
+  const auto attend_items = [&](int64_t begin, int64_t end) {
+    std::vector<float> scratch(group * prepared.max_tokens + table_floats);
+    for (int64_t item = begin; item < end; ++item) {
+      const int64_t i = item / kv_heads;
+      const int g = static_cast<int>(item % kv_heads);
+      AttendGroup(l, prepared, i, g, scratch.data(),
+                  out + (i * num_heads + g * group) * head_dim);
+    }
+  };
+  const int64_t num_items = prepared.num_queries * kv_heads;
+  if (options_.pool == nullptr) {
+    attend_items(0, num_items);
+  } else {
+    const int64_t work = 2 * group * prepared.max_tokens * head_dim;
+    options_.pool->ParallelFor(0, num_items,
+                               std::max<int64_t>(1, kMinWorkPerTask / work),
+                               attend_items);
+  }
+  return absl::OkStatus();
+}
+
+void CompressedKvCache::AttendGroup(int l, const Prepared& prepared, int64_t i,
+                                    int kv_head, float* scratch,
+                                    float* out) const {
+  const Layer& layer = layers_[l];
+  const CompressedCacheCodecs::Layer& codec = codecs_->layer(l);
+  const int group = shape().group_size();
+  const int head_dim = shape().head_dim;
+  const int64_t row = int64_t{shape().num_kv_heads} * head_dim;
+  const int64_t pairs = rope_.num_pairs();
+  const float scale = 1.0f / std::sqrt(static_cast<float>(head_dim));
+  const int64_t n = prepared.positions[i] + 1;
+  const int64_t encoded = std::min(n, layer.encoded);
+  const int64_t window = n - encoded;
+  // The group's query heads are consecutive: [group, head_dim].
+  const float* queries =
+      &prepared.queries[(i * shape().num_heads + kv_head * group) * head_dim];
+  float* scores = scratch;  // [group, n]
+  float* table = scratch + group * prepared.max_tokens;
+
+  if (codec.key_arrays) {
+    const CommvqKeyArrays& arrays = *codec.key_arrays;
+    const KeyCodebookArrays codebooks = arrays.head(kv_head);
+    const int64_t page_tokens = page_tokens_[l];
+    const auto page_keys = [&](int64_t begin) {
+      PackedKeyCodes keys;
+      keys.codes = layer.pages[begin / page_tokens].data() +
+                   page_layouts_[l].key_codes;
+      keys.code_stride = codec.quantizers.key->layout().code_bytes;
+      keys.first_code = int64_t{kv_head} * arrays.stages;
+      keys.norms = &prepared.norms[begin];
+      keys.cos = &rope_cos_[begin * pairs];
+      keys.sin = &rope_sin_[begin * pairs];
+      keys.n = std::min(page_tokens, encoded - begin);
+      return keys;
+    };
+    if (UseTableKernel()) {
+      for (int q = 0; q < group; ++q) {
+        kernels_.build_key_score_table(codebooks, queries + q * head_dim,
+                                       table);
+        for (int64_t begin = 0; begin < encoded; begin += page_tokens) {
+          kernels_.key_scores_from_table(codebooks, table, page_keys(begin),
+                                         scale, scores + q * n + begin);
+        }
+      }
+    } else {
+      const float* planes =
+          arrays.planes.data() + kv_head * arrays.floats_per_head();
+      for (int64_t begin = 0; begin < encoded; begin += page_tokens) {
+        kernels_.key_scores_by_decoding(codebooks, planes, queries, group,
+                                        page_keys(begin), scale,
+                                        scores + begin, n);
+      }
+    }
+  } else {
+    for (int q = 0; q < group; ++q) {
+      kernels_.dense_scores(queries + q * head_dim,
+                            &prepared.keys[int64_t{kv_head} * head_dim], row,
+                            head_dim, encoded, scale, scores + q * n);
+    }
+  }
+
+  for (int q = 0; q < group; ++q) {
+    float* weights = scores + q * n;
+    kernels_.dense_scores(queries + q * head_dim,
+                          &prepared.window_keys[int64_t{kv_head} * head_dim],
+                          row, head_dim, window, scale, weights + encoded);
+    kernels_.softmax(weights, n);
+    float* head_out = out + q * head_dim;
+    std::fill(head_out, head_out + head_dim, 0.0f);
+    kernels_.dense_weighted_sum(weights,
+                                &prepared.values[int64_t{kv_head} * head_dim],
+                                row, head_dim, encoded, head_out);
+    kernels_.dense_weighted_sum(
+        weights + encoded, &layer.window_values[int64_t{kv_head} * head_dim],
+        row, head_dim, window, head_out);
+  }
+}
+
+absl::Status AttendBatch(absl::Span<const CompressedKvCache* const> caches,
+                         int layer, const TensorView& queries,
+                         const MutableTensorView& out, ThreadPool* pool) {
+  if (caches.empty()) return absl::OkStatus();
+  const AttentionShape& shape = caches[0]->shape();
+  const int64_t batch = static_cast<int64_t>(caches.size());
+  CVQ_RETURN_IF_ERROR(CheckTensor(queries, "queries", DType::kF32,
+                                  {batch, shape.num_heads, shape.head_dim}));
+  CVQ_RETURN_IF_ERROR(CheckTensor(out, "out", DType::kF32,
+                                  {batch, shape.num_heads, shape.head_dim}));
+  for (int64_t b = 0; b < batch; ++b) {
+    if (&caches[b]->codecs() != &caches[0]->codecs()) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "AttendBatch: sequence ", b, " uses other codecs than sequence 0"));
+    }
+    if (layer < 0 || layer >= shape.num_layers ||
+        caches[b]->length(layer) == 0) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "AttendBatch: sequence ", b, " has no tokens in layer ", layer));
+    }
+  }
+  std::vector<absl::Status> status(batch);
+  const auto attend = [&](int64_t begin, int64_t end) {
+    for (int64_t b = begin; b < end; ++b) {
+      const int64_t position = caches[b]->length(layer) - 1;
+      status[b] = caches[b]->Attend(layer, queries.Rows(b, 1),
+                                    absl::MakeConstSpan(&position, 1),
+                                    out.Rows(b, 1));
+    }
+  };
+  if (pool == nullptr) {
+    attend(0, batch);
+  } else {
+    pool->ParallelFor(0, batch, 1, attend);
+  }
+  for (const absl::Status& s : status) CVQ_RETURN_IF_ERROR(s);
+  return absl::OkStatus();
+}
+
+}  // namespace commvq

@@ -1,0 +1,216 @@
+// The compressed KV cache: keys and values of each layer encoded by
+// quantizers (any of the registry: baselines decode and attend, CommVQ keys
+// are attended on their codes), in fixed-size pages allocated as a sequence
+// grows, behind a full-precision window of the most recent tokens.
+//
+// Window: the newest tokens stay in f32 (pre-RoPE) until the window holds
+// `window` tokens plus a whole chunk; then the oldest whole chunks are
+// encoded. A chunk is the least common multiple of the key and value
+// quantizers' block sizes (1 for per-token quantizers, so a window of 0
+// encodes every token at once; 32 for KIVI's per-channel keys, whose newest
+// partial block must stay in the window).
+//
+// Attention (KvCache::Attend): the query is rotated to its position; the
+// scores of compressed tokens come from the CommVQ key kernels when the key
+// quantizer is commvq_key (kernels/cpu/attention_kernels.h; table or decode
+// kernel per `key_kernel`), otherwise from keys decoded for the call and
+// rotated; the window's scores are dense. One max-subtracted softmax spans
+// the compressed tokens and the window.
+//
+// Sequences: a KvCache holds one sequence. A batch is several caches built
+// from one shared CompressedCacheCodecs (the per-layer quantizers and their
+// kernel arrays, stored once); AttendBatch runs one decode step of all of
+// them together.
+//
+// Thread safety: as KvCache. Attention is split over (query, KV head) items
+// on the optional pool; each output row is computed by one thread in a fixed
+// order, so results do not depend on the number of threads.
+#ifndef COMMVQ_KVCACHE_COMPRESSED_KV_CACHE_H_
+#define COMMVQ_KVCACHE_COMPRESSED_KV_CACHE_H_
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/types/span.h"
+#include "commvq/kvcache/commvq_key_arrays.h"
+#include "commvq/kvcache/kv_cache.h"
+#include "commvq/kvcache/rope.h"
+#include "commvq/quantizer/quantizer.h"
+#include "commvq/tensor/tensor_view.h"
+
+namespace commvq {
+
+class ThreadPool;
+struct AttentionKernels;
+
+// The quantizers of one layer: inputs are whole rows of the layer,
+// num_kv_heads * head_dim channels (keys pre-RoPE).
+struct LayerQuantizers {
+  std::shared_ptr<const Quantizer> key;
+  std::shared_ptr<const Quantizer> value;
+};
+
+// Everything the caches of a batch share: per layer, the quantizers and,
+// for commvq_key, the kernel arrays. Immutable.
+class CompressedCacheCodecs {
+ public:
+  struct Layer {
+    LayerQuantizers quantizers;
+    // Set when the keys are attended on their codes.
+    std::optional<CommvqKeyArrays> key_arrays;
+    // Tokens encoded together: lcm of both quantizers' block sizes.
+    int64_t chunk_tokens = 1;
+  };
+
+  // One entry per layer of `shape`. InvalidArgument naming the layer when a
+  // quantizer is missing, its dim is not num_kv_heads * head_dim, or a
+  // commvq_key quantizer's heads, head_dim or pair layout differ from the
+  // shape's.
+  static absl::StatusOr<std::shared_ptr<const CompressedCacheCodecs>> Create(
+      const AttentionShape& shape, std::vector<LayerQuantizers> layers);
+
+  const AttentionShape& shape() const { return shape_; }
+  const Layer& layer(int l) const { return layers_[l]; }
+  // Bytes of all trained parameters (codebooks, kernel arrays included).
+  int64_t ParameterBytes() const;
+
+ private:
+  CompressedCacheCodecs(const AttentionShape& shape, std::vector<Layer> layers)
+      : shape_(shape), layers_(std::move(layers)) {}
+
+  AttentionShape shape_;
+  std::vector<Layer> layers_;
+};
+
+// How the scores of CommVQ keys are computed.
+enum class KeyKernel {
+  kAuto,    // decode when a KV head serves several query heads, else table
+  kTable,   // per query head: table of q . codebook, gather and sum
+  kDecode,  // per KV head: decode, rotate, dot with each query head
+};
+
+struct CompressedKvCacheOptions {
+  // Full-precision recent tokens (>= 0).
+  int64_t window = 128;
+  // Tokens per page (>= 1), rounded up to a whole number of chunks.
+  int64_t page_tokens = 256;
+  KeyKernel key_kernel = KeyKernel::kAuto;
+  // Null: the kernels SelectedAttentionKernels() picks.
+  const AttentionKernels* kernels = nullptr;
+  // Not owned, may be null; must outlive the cache.
+  ThreadPool* pool = nullptr;
+};
+
+// Bytes held, by component (allocated storage, all layers).
+struct CompressedKvCacheMemory {
+  int64_t codes = 0;       // packed key and value codes of encoded tokens
+  int64_t side = 0;        // their side data (norms, factors, scales)
+  int64_t window = 0;      // the full-precision window (f32 keys and values)
+  int64_t page_slack = 0;  // codes and side of page slots not yet used
+  int64_t codebooks = 0;   // quantizer parameters, shared by a batch
+  int64_t rope_table = 0;  // cos / sin of cached positions, for all layers
+
+  // What KvCache::StoredBytes reports: the per-sequence KV storage
+  // (codes, side, window, page slack); codebooks and the RoPE table are
+  // reported apart because they do not grow with the cache's contents
+  // per KV element.
+  int64_t kv_bytes() const { return codes + side + window + page_slack; }
+  int64_t total() const { return kv_bytes() + codebooks + rope_table; }
+};
+
+class CompressedKvCache final : public KvCache {
+ public:
+  // InvalidArgument for window < 0 or page_tokens < 1 (naming the option).
+  static absl::StatusOr<std::unique_ptr<CompressedKvCache>> Create(
+      std::shared_ptr<const CompressedCacheCodecs> codecs,
+      const CompressedKvCacheOptions& options = {});
+
+  int64_t length(int layer) const override;
+  int64_t StoredBytes() const override { return Memory().kv_bytes(); }
+  CompressedKvCacheMemory Memory() const;
+  // Tokens of `layer` held encoded (the rest are in the window).
+  int64_t encoded_length(int layer) const;
+  // Name of the key-score kernel this cache uses ("table", "decode" or
+  // "dense" when keys are decoded first) with the kernels' ISA.
+  std::string KeyKernelName() const;
+  const CompressedCacheCodecs& codecs() const { return *codecs_; }
+
+  // Removes every token of every layer (pages are freed).
+  void Clear();
+
+ private:
+  struct Layer {
+    int64_t encoded = 0;  // tokens in pages, a multiple of chunk_tokens
+    // Page p holds tokens [p * page_tokens, (p + 1) * page_tokens): key
+    // codes, key side, value codes, value side (offsets in PageLayout),
+    // plus kPagePadding zero bytes.
+    std::vector<std::vector<uint8_t>> pages;
+    // The window: tokens [encoded, encoded + window_tokens), pre-RoPE,
+    // [window_tokens, num_kv_heads, head_dim] each.
+    std::vector<float> window_keys;
+    std::vector<float> window_values;
+    int64_t window_count = 0;
+    int64_t window_tokens() const;
+  };
+  struct PageLayout {
+    int64_t key_codes = 0, key_side = 0, value_codes = 0, value_side = 0;
+    int64_t bytes = 0;  // without padding
+  };
+  // What one Attend call prepares for its items (Attend.cc).
+  struct Prepared;
+
+  CompressedKvCache(std::shared_ptr<const CompressedCacheCodecs> codecs,
+                    Rope rope, const CompressedKvCacheOptions& options);
+
+  absl::Status DoAppend(int layer, const float* keys, const float* values,
+                        int64_t num_tokens) override;
+  absl::Status DoAttend(int layer, const float* queries,
+                        absl::Span<const int64_t> positions,
+                        float* out) const override;
+  absl::Status DoTruncate(int64_t length) override;
+
+  // Encodes the oldest `count` window tokens (a multiple of the chunk).
+  absl::Status EncodeFromWindow(int layer, int64_t count);
+  // Decodes tokens [begin, begin + count) of the pages of `layer`, pre-RoPE
+  // keys and values, each [count, num_kv_heads, head_dim]; begin and
+  // begin + count - 1 must lie in one page, begin a multiple of the chunk
+  // and count a multiple of the chunk.
+  absl::Status DecodeRange(int layer, int64_t begin, int64_t count,
+                           float* keys, float* values) const;
+  // Grows the RoPE table to cover positions [0, length).
+  void GrowRopeTable(int64_t length);
+  PageLayout LayoutOf(int layer) const;
+  // Attention of the query heads of KV head `kv_head` for query i.
+  void AttendGroup(int layer, const Prepared& prepared, int64_t i,
+                   int kv_head, float* scratch, float* out) const;
+  bool UseTableKernel() const;
+
+  const std::shared_ptr<const CompressedCacheCodecs> codecs_;
+  const Rope rope_;
+  const CompressedKvCacheOptions options_;
+  const AttentionKernels& kernels_;
+  std::vector<int64_t> page_tokens_;  // per layer, whole chunks
+  std::vector<PageLayout> page_layouts_;
+  std::vector<Layer> layers_;
+  // cos / sin of positions [0, rope_positions_): [positions, num_pairs].
+  std::vector<float> rope_cos_, rope_sin_;
+  int64_t rope_positions_ = 0;
+};
+
+// One decode step of several sequences: query b ([num_heads, head_dim] of
+// queries[b]) attends over caches[b] at its last position. The caches must
+// share their codecs. queries, out: [batch, num_heads, head_dim] f32.
+// InvalidArgument naming the sequence for a shape mismatch or an empty
+// layer. Split over sequences on `pool` (may be null).
+absl::Status AttendBatch(absl::Span<const CompressedKvCache* const> caches,
+                         int layer, const TensorView& queries,
+                         const MutableTensorView& out, ThreadPool* pool);
+
+}  // namespace commvq
+
+#endif  // COMMVQ_KVCACHE_COMPRESSED_KV_CACHE_H_

@@ -1,0 +1,70 @@
+// The CPU attention kernels as one table per instruction set: the scalar
+// references (kernels/reference/attention_*), and AVX2 and AVX-512 builds of
+// the optimized kernels, each its own library compiled with its own flags.
+// The table is chosen once, at first use, from the CPU's features; the
+// environment variable COMMVQ_ISA=scalar|avx2|avx512 forces one (for tests
+// and benchmarks; every variant computes the same results within the
+// tolerances its tests state).
+//
+// Every function has the signature and meaning of its reference in
+// kernels/reference, except that the value accumulator's layout belongs to
+// the variant: allocate value_accumulator_floats(num_bits) zeroed floats,
+// accumulate into them, and hand them to value_code_product of the same
+// table.
+#ifndef KERNELS_CPU_ATTENTION_KERNELS_H_
+#define KERNELS_CPU_ATTENTION_KERNELS_H_
+
+#include <cstdint>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "kernels/reference/attention_key_reference.h"
+
+namespace commvq {
+
+struct AttentionKernels {
+  const char* isa;  // "scalar", "avx2" or "avx512"
+  void (*build_key_score_table)(const KeyCodebookArrays& codebooks,
+                                const float* query, float* table);
+  void (*key_scores_from_table)(const KeyCodebookArrays& codebooks,
+                                const float* table, const PackedKeyCodes& keys,
+                                float scale, float* scores);
+  void (*key_scores_by_decoding)(const KeyCodebookArrays& codebooks,
+                                 const float* planes, const float* queries,
+                                 int num_queries, const PackedKeyCodes& keys,
+                                 float scale, float* scores,
+                                 int64_t scores_stride);
+  int64_t (*value_accumulator_floats)(int64_t num_bits);
+  void (*accumulate_value_bits)(const float* weights, const float* factors,
+                                const uint8_t* codes, int64_t code_stride,
+                                int64_t num_bits, int64_t n, float* acc);
+  void (*value_code_product)(const float* acc, const float* codebook,
+                             const float* channel_scale, int64_t num_bits,
+                             int64_t dim, int64_t first_channel,
+                             int64_t head_dim, float* out);
+  void (*dense_scores)(const float* query, const float* keys,
+                       int64_t key_stride, int64_t head_dim, int64_t n,
+                       float scale, float* scores);
+  void (*softmax)(float* scores, int64_t n);
+  void (*dense_weighted_sum)(const float* weights, const float* values,
+                             int64_t value_stride, int64_t head_dim, int64_t n,
+                             float* out);
+};
+
+// The variants this CPU can run, scalar first.
+std::vector<const AttentionKernels*> AvailableAttentionKernels();
+
+// The variant named `isa`: InvalidArgument for an unknown name,
+// FailedPrecondition when the CPU lacks the instructions.
+absl::StatusOr<const AttentionKernels*> AttentionKernelsFor(
+    absl::string_view isa);
+
+// The best available variant, or the one COMMVQ_ISA names (an unknown or
+// unsupported name falls back to the best available, with no error: the
+// override is a testing aid). Chosen once per process.
+const AttentionKernels& SelectedAttentionKernels();
+
+}  // namespace commvq
+
+#endif  // KERNELS_CPU_ATTENTION_KERNELS_H_

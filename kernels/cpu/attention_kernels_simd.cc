@@ -1,0 +1,244 @@
+// The optimized CPU attention kernels, written as plain loops over
+// consecutive floats that the compiler vectorizes for the instruction set
+// this file is built for (BUILD compiles it once per ISA with its own flags,
+// defining CVQ_ATTENTION_ISA and CVQ_ATTENTION_TABLE_FN). Everything here
+// has internal linkage and uses no inline function or template of another
+// header that other files also instantiate: such code would be compiled with
+// AVX-512 here and could be the copy the linker keeps for everyone.
+//
+// Same results as kernels/reference/attention_* up to the order of float
+// sums (reductions are vectorized: see the tests' tolerances).
+#include <cmath>
+#include <cstring>
+
+#include "kernels/cpu/attention_isa_variants.h"
+
+#if !defined(CVQ_ATTENTION_ISA) || !defined(CVQ_ATTENTION_TABLE_FN)
+#error "build through kernels/cpu/BUILD, which defines the ISA macros"
+#endif
+
+namespace commvq {
+namespace {
+
+// Code `index` of `bits` (<= 16) bits of an LSB-first stream; reads at most
+// the three bytes holding it.
+uint32_t ReadCode(const uint8_t* row, int64_t index, int bits) {
+  const int64_t bit = index * bits;
+  const uint8_t* p = row + (bit >> 3);
+  const int shift = static_cast<int>(bit & 7);
+  uint32_t word = p[0];
+  if (shift + bits > 8) word |= static_cast<uint32_t>(p[1]) << 8;
+  if (shift + bits > 16) word |= static_cast<uint32_t>(p[2]) << 16;
+  return (word >> shift) & ((1u << bits) - 1);
+}
+
+// The channels of `head` split into pair components: xy[j] = x_j,
+// xy[pairs + j] = y_j.
+void SplitPairs(const KeyCodebookArrays& cb, const float* head, float* xy) {
+  const int64_t pairs = cb.num_pairs();
+  const bool half = cb.layout == PairLayout::kHalf;
+  for (int64_t j = 0; j < pairs; ++j) {
+    xy[j] = head[half ? j : 2 * j];
+    xy[pairs + j] = head[half ? j + pairs : 2 * j + 1];
+  }
+}
+
+float Dot(const float* __restrict a, const float* __restrict b, int64_t n) {
+  float sum = 0.0f;
+  for (int64_t i = 0; i < n; ++i) sum += a[i] * b[i];
+  return sum;
+}
+
+void BuildTable(const KeyCodebookArrays& cb, const float* query,
+                float* table) {
+  const int64_t pairs = cb.num_pairs();
+  const int values = cb.num_values();
+  float* q = new float[2 * pairs];
+  SplitPairs(cb, query, q);
+  for (int s = 0; s < cb.stages; ++s) {
+    for (int v = 0; v < values; ++v) {
+      float* __restrict re = table + ((s * values + v) * 2) * pairs;
+      float* __restrict im = re + pairs;
+      const float* z = cb.z + (int64_t{s} * pairs * values + v) * 2;
+      for (int64_t j = 0; j < pairs; ++j) {
+        const float x = z[j * values * 2];
+        const float y = z[j * values * 2 + 1];
+        re[j] = q[j] * x + q[pairs + j] * y;
+        im[j] = q[j] * y - q[pairs + j] * x;
+      }
+    }
+  }
+  delete[] q;
+}
+
+void ScoresFromTable(const KeyCodebookArrays& cb, const float* table,
+                     const PackedKeyCodes& keys, float scale, float* scores) {
+  const int64_t pairs = cb.num_pairs();
+  const int bits = 2 * cb.half_bits;
+  const uint32_t b_mask = (1u << cb.half_bits) - 1;
+  float* acc = new float[2 * pairs];
+  float* __restrict re = acc;
+  float* __restrict im = acc + pairs;
+  for (int64_t t = 0; t < keys.n; ++t) {
+    const uint8_t* row = keys.codes + t * keys.code_stride;
+    for (int64_t j = 0; j < 2 * pairs; ++j) acc[j] = 0.0f;
+    for (int s = 0; s < cb.stages; ++s) {
+      const uint32_t code = ReadCode(row, keys.first_code + s, bits);
+      const float* __restrict ta =
+          table + ((s * cb.num_values() + (code >> cb.half_bits)) * 2) * pairs;
+      const float* __restrict tb =
+          table + ((s * cb.num_values() + (code & b_mask)) * 2) * pairs;
+      for (int64_t j = 0; j < pairs; ++j) {
+        re[j] += ta[j] - tb[pairs + j];
+        im[j] += ta[pairs + j] + tb[j];
+      }
+    }
+    const float* __restrict c = keys.cos + t * pairs;
+    const float* __restrict sn = keys.sin + t * pairs;
+    float score = 0.0f;
+    for (int64_t j = 0; j < pairs; ++j) score += re[j] * c[j] - im[j] * sn[j];
+    scores[t] = scale * keys.norms[t] * score;
+  }
+  delete[] acc;
+}
+
+void ScoresByDecoding(const KeyCodebookArrays& cb, const float* planes,
+                      const float* queries, int num_queries,
+                      const PackedKeyCodes& keys, float scale, float* scores,
+                      int64_t scores_stride) {
+  const int64_t pairs = cb.num_pairs();
+  const int64_t dim = cb.head_dim;
+  const int bits = 2 * cb.half_bits;
+  const uint32_t b_mask = (1u << cb.half_bits) - 1;
+  const int64_t plane_floats = cb.num_values() * dim;
+  // q: the split queries; key: one decoded key, then rotated.
+  float* q = new float[(num_queries + 2) * dim];
+  float* __restrict key = q + num_queries * dim;
+  float* __restrict rotated = key + dim;
+  for (int g = 0; g < num_queries; ++g) {
+    SplitPairs(cb, queries + g * dim, q + g * dim);
+  }
+  for (int64_t t = 0; t < keys.n; ++t) {
+    const uint8_t* row = keys.codes + t * keys.code_stride;
+    for (int64_t c = 0; c < dim; ++c) key[c] = 0.0f;
+    for (int s = 0; s < cb.stages; ++s) {
+      const uint32_t code = ReadCode(row, keys.first_code + s, bits);
+      const float* __restrict a =
+          planes + (2 * s) * plane_floats + (code >> cb.half_bits) * dim;
+      const float* __restrict b =
+          planes + (2 * s + 1) * plane_floats + (code & b_mask) * dim;
+      for (int64_t c = 0; c < dim; ++c) key[c] += a[c] + b[c];
+    }
+    const float* __restrict cs = keys.cos + t * pairs;
+    const float* __restrict sn = keys.sin + t * pairs;
+    for (int64_t j = 0; j < pairs; ++j) {
+      rotated[j] = key[j] * cs[j] - key[pairs + j] * sn[j];
+      rotated[pairs + j] = key[j] * sn[j] + key[pairs + j] * cs[j];
+    }
+    const float factor = scale * keys.norms[t];
+    for (int g = 0; g < num_queries; ++g) {
+      scores[g * scores_stride + t] = factor * Dot(q + g * dim, rotated, dim);
+    }
+  }
+  delete[] q;
+}
+
+// The value accumulator here is the reference's: one float per code bit.
+int64_t ValueAccumulatorFloats(int64_t num_bits) { return num_bits; }
+
+// 0/1 as floats for the 8 bits of each byte value: one 8-wide multiply-add
+// per code byte instead of 8 bit tests.
+struct ByteBits {
+  float bits[256][8];
+};
+const ByteBits& ByteBitTable() {
+  static const ByteBits table = [] {
+    ByteBits t;
+    for (int v = 0; v < 256; ++v) {
+      for (int i = 0; i < 8; ++i) t.bits[v][i] = static_cast<float>((v >> i) & 1);
+    }
+    return t;
+  }();
+  return table;
+}
+
+void AccumulateValueBits(const float* weights, const float* factors,
+                         const uint8_t* codes, int64_t code_stride,
+                         int64_t num_bits, int64_t n, float* acc) {
+  const ByteBits& table = ByteBitTable();
+  const int64_t whole = num_bits / 8;
+  for (int64_t t = 0; t < n; ++t) {
+    const float w = weights[t] * factors[t];
+    const uint8_t* row = codes + t * code_stride;
+    for (int64_t k = 0; k < whole; ++k) {
+      const float* __restrict bits = table.bits[row[k]];
+      float* __restrict a = acc + 8 * k;
+      for (int i = 0; i < 8; ++i) a[i] += w * bits[i];
+    }
+    for (int64_t i = 8 * whole; i < num_bits; ++i) {
+      acc[i] += w * table.bits[row[whole]][i - 8 * whole];
+    }
+  }
+}
+
+void ValueCodeProduct(const float* acc, const float* codebook,
+                      const float* channel_scale, int64_t num_bits,
+                      int64_t dim, int64_t first_channel, int64_t head_dim,
+                      float* out) {
+  float* __restrict sum = new float[head_dim];
+  for (int64_t c = 0; c < head_dim; ++c) sum[c] = 0.0f;
+  for (int64_t i = 0; i < num_bits; ++i) {
+    const float* __restrict row = codebook + i * dim + first_channel;
+    const float a = acc[i];
+    for (int64_t c = 0; c < head_dim; ++c) sum[c] += a * row[c];
+  }
+  for (int64_t c = 0; c < head_dim; ++c) {
+    out[c] += channel_scale[first_channel + c] * sum[c];
+  }
+  delete[] sum;
+}
+
+void DenseScores(const float* query, const float* keys, int64_t key_stride,
+                 int64_t head_dim, int64_t n, float scale, float* scores) {
+  for (int64_t t = 0; t < n; ++t) {
+    scores[t] = scale * Dot(query, keys + t * key_stride, head_dim);
+  }
+}
+
+void Softmax(float* scores, int64_t n) {
+  float max_score = scores[0];
+  for (int64_t t = 1; t < n; ++t) {
+    max_score = scores[t] > max_score ? scores[t] : max_score;
+  }
+  double sum = 0.0;
+  for (int64_t t = 0; t < n; ++t) {
+    scores[t] = std::exp(scores[t] - max_score);
+    sum += scores[t];
+  }
+  const float inverse = static_cast<float>(1.0 / sum);
+  for (int64_t t = 0; t < n; ++t) scores[t] *= inverse;
+}
+
+void DenseWeightedSum(const float* weights, const float* values,
+                      int64_t value_stride, int64_t head_dim, int64_t n,
+                      float* out) {
+  float* __restrict o = out;
+  for (int64_t t = 0; t < n; ++t) {
+    const float w = weights[t];
+    const float* __restrict v = values + t * value_stride;
+    for (int64_t c = 0; c < head_dim; ++c) o[c] += w * v[c];
+  }
+}
+
+const AttentionKernels kKernels = {
+    CVQ_ATTENTION_ISA,   BuildTable,       ScoresFromTable,
+    ScoresByDecoding,    ValueAccumulatorFloats,
+    AccumulateValueBits, ValueCodeProduct, DenseScores,
+    Softmax,             DenseWeightedSum,
+};
+
+}  // namespace
+
+const AttentionKernels& CVQ_ATTENTION_TABLE_FN() { return kKernels; }
+
+}  // namespace commvq
