@@ -56,7 +56,8 @@ __global__ void RotateAppendKernel(const float* keys, const float* values,
 
 // One warp per (token, query head).
 __global__ void DenseScoresKernel(const float* rotated, const float* keys,
-                                  int64_t num_tokens, int num_heads, int group,
+                                  int64_t num_tokens, int64_t first_slot,
+                                  int64_t ring_slots, int num_heads, int group,
                                   int head_dim, float scale, float* scores,
                                   int64_t score_stride) {
   const int64_t warp =
@@ -67,7 +68,8 @@ __global__ void DenseScoresKernel(const float* rotated, const float* keys,
   const int head = static_cast<int>(warp % num_heads);
   const int num_kv_heads = num_heads / group;
   const float* q = rotated + head * head_dim;
-  const float* k = keys + (token * num_kv_heads + head / group) * head_dim;
+  const int64_t slot = (first_slot + token) % ring_slots;
+  const float* k = keys + (slot * num_kv_heads + head / group) * head_dim;
   float sum = 0.0f;
   for (int c = lane; c < head_dim; c += 32) sum += q[c] * k[c];
   for (int offset = 16; offset > 0; offset >>= 1) {
@@ -142,13 +144,15 @@ int LaunchRotateAppend(const float* keys, const float* values,
 }
 
 int LaunchDenseScores(const float* rotated, const float* keys,
-                      int64_t num_tokens, int num_heads, int group,
+                      int64_t num_tokens, int64_t first_slot,
+                      int64_t ring_slots, int num_heads, int group,
                       int head_dim, float scale, float* scores,
                       int64_t score_stride, void* stream) {
   const int64_t threads = num_tokens * num_heads * 32;
   if (threads == 0) return 0;
   DenseScoresKernel<<<static_cast<unsigned>(CeilDiv(threads, 256)), 256, 0,
-                      AsStream(stream)>>>(rotated, keys, num_tokens, num_heads,
+                      AsStream(stream)>>>(rotated, keys, num_tokens,
+                                          first_slot, ring_slots, num_heads,
                                           group, head_dim, scale, scores,
                                           score_stride);
   return LaunchError();

@@ -25,11 +25,14 @@ int LaunchRotateAppend(const float* keys, const float* values,
                        int64_t rope_capacity, int64_t first_position, int bf16,
                        void* keys_out, void* values_out, void* stream);
 
-// scores[h][w] = scale * <rotated[h], keys[w][h / group]>, w < num_tokens.
-// rotated: [num_heads, head_dim]; keys: [num_tokens, num_heads / group,
+// scores[h][w] = scale * <rotated[h], keys[slot(w)][h / group]> for
+// w < num_tokens, slot(w) = (first_slot + w) % ring_slots (the window is a
+// ring buffer).
+// rotated: [num_heads, head_dim]; keys: [ring_slots, num_heads / group,
 // head_dim] f32 (after RoPE); scores: [num_heads, score_stride].
 int LaunchDenseScores(const float* rotated, const float* keys,
-                      int64_t num_tokens, int num_heads, int group,
+                      int64_t num_tokens, int64_t first_slot,
+                      int64_t ring_slots, int num_heads, int group,
                       int head_dim, float scale, float* scores,
                       int64_t score_stride, void* stream);
 

@@ -148,8 +148,9 @@ __global__ void SumSplitsKernel(const float* partial, int splits,
 __global__ void AttentionFinalizeKernel(
     const float* compressed, const float* channel_scale,
     const float* window_probs, int64_t window_stride,
-    const float* window_values, int64_t window_tokens, const float* inv_sum,
-    int num_heads, int group, int head_dim, float* out) {
+    const float* window_values, int64_t window_tokens, int64_t first_slot,
+    int64_t ring_slots, const float* inv_sum, int num_heads, int group,
+    int head_dim, float* out) {
   const int index = blockIdx.x * blockDim.x + threadIdx.x;
   if (index >= num_heads * head_dim) return;
   const int head = index / head_dim;
@@ -159,8 +160,9 @@ __global__ void AttentionFinalizeKernel(
   float value = channel_scale[kv_head * head_dim + c] * compressed[index];
   const float* probs = window_probs + head * window_stride;
   for (int64_t w = 0; w < window_tokens; ++w) {
+    const int64_t slot = (first_slot + w) % ring_slots;
     value += probs[w] *
-             window_values[(w * num_kv_heads + kv_head) * head_dim + c];
+             window_values[(slot * num_kv_heads + kv_head) * head_dim + c];
   }
   out[index] = value * inv_sum[head];
 }
@@ -239,13 +241,15 @@ int LaunchAttentionFinalize(const float* compressed,
                             const float* channel_scale,
                             const float* window_probs, int64_t window_stride,
                             const float* window_values, int64_t window_tokens,
+                            int64_t first_slot, int64_t ring_slots,
                             const float* inv_sum, int num_heads, int group,
                             int head_dim, float* out, void* stream) {
   const int count = num_heads * head_dim;
   AttentionFinalizeKernel<<<static_cast<unsigned>(CeilDiv(count, 128)), 128, 0,
                             AsStream(stream)>>>(
       compressed, channel_scale, window_probs, window_stride, window_values,
-      window_tokens, inv_sum, num_heads, group, head_dim, out);
+      window_tokens, first_slot, ring_slots, inv_sum, num_heads, group,
+      head_dim, out);
   return LaunchError();
 }
 

@@ -79,14 +79,16 @@ int LaunchValueAccumulate(const float* probs, int64_t prob_stride,
                           void* stream);
 
 // out[h][c] = (channel_scale[g * head_dim + c] * compressed[h][c] +
-//              sum_w window_probs[h][w] * window_values[w][g][c])
-//             * inv_sum[h], g = h / group.
+//              sum_w window_probs[h][w] * window_values[slot(w)][g][c])
+//             * inv_sum[h], g = h / group, w < window_tokens,
+//             slot(w) = (first_slot + w) % ring_slots.
 // compressed: [num_heads, head_dim]; window_probs: [num_heads, window_stride];
-// window_values: [window_tokens, num_heads / group, head_dim].
+// window_values: [ring_slots, num_heads / group, head_dim].
 int LaunchAttentionFinalize(const float* compressed,
                             const float* channel_scale,
                             const float* window_probs, int64_t window_stride,
                             const float* window_values, int64_t window_tokens,
+                            int64_t first_slot, int64_t ring_slots,
                             const float* inv_sum, int num_heads, int group,
                             int head_dim, float* out, void* stream);
 
