@@ -55,10 +55,10 @@ absl::StatusOr<CommvqKeyArrays> CommvqKeyArraysOf(const Quantizer& quantizer) {
   }
   arrays.z.resize(floats);
   std::memcpy(arrays.z.data(), z.data(), z.size());
-  arrays.planes.resize(floats);
+  arrays.planes.resize(2 * floats);
   for (int64_t h = 0; h < arrays.num_kv_heads; ++h) {
     MakeKeyCentrePlanesReference(arrays.head(h),
-                                 arrays.planes.data() + h * arrays.floats_per_head());
+                                 arrays.planes.data() + h * arrays.floats_per_head_planes());
   }
   return arrays;
 }

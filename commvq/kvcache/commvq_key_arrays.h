@@ -28,11 +28,13 @@ struct CommvqKeyArrays {
   // [num_kv_heads, stages, 2, 2^half_bits, 2, head_dim / 2].
   std::vector<float> planes;
 
-  // The codebooks of KV head h.
+  // The codebooks of KV head h (z; planes of head h start at
+  // h * floats_per_head_planes()).
   KeyCodebookArrays head(int64_t h) const;
   int64_t floats_per_head() const {
     return int64_t{stages} * (head_dim / 2) * (int64_t{1} << half_bits) * 2;
   }
+  int64_t floats_per_head_planes() const { return 2 * floats_per_head(); }
   // Bits of one code; codes of head h start at code h * stages of a row.
   int code_bits() const { return 2 * half_bits; }
 };

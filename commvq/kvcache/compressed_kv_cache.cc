@@ -495,7 +495,7 @@ void CompressedKvCache::AttendGroup(int l, const Prepared& prepared, int64_t i,
       }
     } else {
       const float* planes =
-          arrays.planes.data() + kv_head * arrays.floats_per_head();
+          arrays.planes.data() + kv_head * arrays.floats_per_head_planes();
       for (int64_t begin = 0; begin < encoded; begin += page_tokens) {
         kernels_.key_scores_by_decoding(codebooks, planes, queries, group,
                                         page_keys(begin), scale,

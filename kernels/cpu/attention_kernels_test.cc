@@ -1,0 +1,279 @@
+// The attention kernels on codes against their definitions: the scalar
+// references against a brute-force decode + RoPE + dot, and every ISA
+// variant this CPU has against the references (variants it lacks are
+// skipped, and listed by the test's output).
+#include "kernels/cpu/attention_kernels.h"
+
+#include <cmath>
+#include <cstdio>
+#include <cstdint>
+#include <string>
+#include <tuple>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "commvq/base/bit_packing.h"
+#include "commvq/base/random.h"
+#include "gtest/gtest.h"
+#include "kernels/reference/attention_dense_reference.h"
+#include "kernels/reference/attention_key_reference.h"
+#include "kernels/reference/attention_value_reference.h"
+
+namespace commvq {
+namespace {
+
+std::vector<float> Normal(int64_t size, Rng& rng) {
+  std::vector<float> v(size);
+  rng.FillNormal(absl::MakeSpan(v), 0.0f, 1.0f);
+  return v;
+}
+
+// n tokens of random keys of one KV head and what the kernels read.
+struct KeyCase {
+  int64_t head_dim;
+  int half_bits;
+  int stages;
+  PairLayout layout;
+  int64_t n;
+  int first_code;  // codes of other heads before this one in a row
+  std::vector<float> z;
+  std::vector<float> planes;
+  std::vector<uint16_t> codes;  // [n, first_code + stages + 1]
+  std::vector<uint8_t> packed;
+  int64_t code_stride;
+  std::vector<float> norms, cos, sin;
+
+  KeyCase(int64_t head_dim_in, int half_bits_in, int stages_in,
+          PairLayout layout_in, int64_t n_in, uint64_t seed)
+      : head_dim(head_dim_in),
+        half_bits(half_bits_in),
+        stages(stages_in),
+        layout(layout_in),
+        n(n_in),
+        first_code(2) {
+    Rng rng(seed);
+    const int64_t pairs = head_dim / 2;
+    z = Normal(int64_t{stages} * pairs * (1 << half_bits) * 2, rng);
+    planes.resize(2 * z.size());
+    MakeKeyCentrePlanesReference(arrays(), planes.data());
+    const int64_t per_row = first_code + stages + 1;
+    codes.resize(n * per_row);
+    for (uint16_t& c : codes) {
+      c = static_cast<uint16_t>(rng.UniformInt(int64_t{1} << (2 * half_bits)));
+    }
+    code_stride = PackedBytes(per_row, 2 * half_bits);
+    packed.resize(n * code_stride);
+    for (int64_t t = 0; t < n; ++t) {
+      EXPECT_TRUE(PackCodes(absl::MakeConstSpan(&codes[t * per_row], per_row),
+                            2 * half_bits,
+                            absl::MakeSpan(&packed[t * code_stride],
+                                           code_stride))
+                      .ok());
+    }
+    norms = Normal(n, rng);
+    cos.resize(n * pairs);
+    sin.resize(n * pairs);
+    for (int64_t t = 0; t < n; ++t) {
+      for (int64_t j = 0; j < pairs; ++j) {
+        const double angle = (t + 1000) * std::pow(10000.0, -2.0 * j / head_dim);
+        cos[t * pairs + j] = static_cast<float>(std::cos(angle));
+        sin[t * pairs + j] = static_cast<float>(std::sin(angle));
+      }
+    }
+  }
+
+  KeyCodebookArrays arrays() const {
+    KeyCodebookArrays a;
+    a.z = z.data();
+    a.stages = stages;
+    a.half_bits = half_bits;
+    a.head_dim = head_dim;
+    a.layout = layout;
+    return a;
+  }
+  PackedKeyCodes keys() const {
+    PackedKeyCodes k;
+    k.codes = packed.data();
+    k.code_stride = code_stride;
+    k.first_code = first_code;
+    k.norms = norms.data();
+    k.cos = cos.data();
+    k.sin = sin.data();
+    k.n = n;
+    return k;
+  }
+
+  // The definition: decode in double, rotate by RoPE, dot with the query.
+  double Score(const float* query, int64_t t, float scale) const {
+    const int64_t pairs = head_dim / 2;
+    const int values = 1 << half_bits;
+    double score = 0.0;
+    for (int64_t j = 0; j < pairs; ++j) {
+      double x = 0.0;
+      double y = 0.0;
+      for (int s = 0; s < stages; ++s) {
+        const int code = codes[t * (first_code + stages + 1) + first_code + s];
+        const float* za = &z[((s * pairs + j) * values + (code >> half_bits)) * 2];
+        const float* zb =
+            &z[((s * pairs + j) * values + (code & (values - 1))) * 2];
+        x += double{za[0]} - zb[1];
+        y += double{za[1]} + zb[0];
+      }
+      const double c = cos[t * pairs + j];
+      const double sn = sin[t * pairs + j];
+      const int64_t first = PairFirstChannel(layout, head_dim, j);
+      const int64_t second = PairSecondChannel(layout, head_dim, j);
+      score += query[first] * (x * c - y * sn) + query[second] * (x * sn + y * c);
+    }
+    return scale * norms[t] * score;
+  }
+};
+
+using KeyParam = std::tuple<int64_t, int, PairLayout>;  // head_dim, h, layout
+
+class KeyKernelTest : public ::testing::TestWithParam<KeyParam> {};
+
+TEST_P(KeyKernelTest, EveryVariantMatchesTheDefinition) {
+  const auto [head_dim, half_bits, layout] = GetParam();
+  const int stages = 3;
+  const int group = 4;
+  const KeyCase c(head_dim, half_bits, stages, layout, 37, 7 + half_bits);
+  Rng rng(99);
+  const std::vector<float> queries = Normal(group * head_dim, rng);
+  const float scale = 0.125f;
+  // Scores reach ~sqrt(stages * head_dim); sums of that many floats.
+  const double tolerance = 2e-5 * stages * head_dim;
+  for (const AttentionKernels* kernels : AvailableAttentionKernels()) {
+    SCOPED_TRACE(kernels->isa);
+    std::vector<float> table(c.z.size());
+    std::vector<float> scores(c.n);
+    std::vector<float> decoded(group * c.n);
+    kernels->key_scores_by_decoding(c.arrays(), c.planes.data(),
+                                    queries.data(), group, c.keys(), scale,
+                                    decoded.data(), c.n);
+    for (int g = 0; g < group; ++g) {
+      kernels->build_key_score_table(c.arrays(), &queries[g * head_dim],
+                                     table.data());
+      kernels->key_scores_from_table(c.arrays(), table.data(), c.keys(),
+                                     scale, scores.data());
+      for (int64_t t = 0; t < c.n; ++t) {
+        const double want = c.Score(&queries[g * head_dim], t, scale);
+        ASSERT_NEAR(scores[t], want, tolerance) << "table, head " << g << " t " << t;
+        ASSERT_NEAR(decoded[g * c.n + t], want, tolerance)
+            << "decode, head " << g << " t " << t;
+      }
+    }
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Shapes, KeyKernelTest,
+    ::testing::Combine(::testing::Values(int64_t{64}, int64_t{128}),
+                       ::testing::Values(1, 4, 6, 8),
+                       ::testing::Values(PairLayout::kHalf,
+                                         PairLayout::kInterleaved)));
+
+TEST(ValueKernelTest, EveryVariantMatchesDecodeThenWeightedSum) {
+  Rng rng(5);
+  const int64_t num_kv_heads = 2;
+  const int64_t head_dim = 64;
+  const int64_t dim = num_kv_heads * head_dim;
+  for (const int64_t num_bits : {int64_t{128}, int64_t{250}}) {
+    const int64_t n = 45;
+    const int64_t stride = (num_bits + 7) / 8;
+    const std::vector<float> codebook = Normal(num_bits * dim, rng);
+    std::vector<float> channel_scale = Normal(dim, rng);
+    for (float& s : channel_scale) s = std::abs(s) + 0.1f;
+    std::vector<uint8_t> codes(n * stride);
+    for (uint8_t& b : codes) b = static_cast<uint8_t>(rng.UniformInt(256));
+    std::vector<float> factors = Normal(n, rng);
+    std::vector<float> weights(n);
+    for (float& w : weights) w = static_cast<float>(rng.Uniform());
+    // The definition: decode each token, then the weighted sum, in double.
+    std::vector<double> want(dim, 0.0);
+    for (int64_t t = 0; t < n; ++t) {
+      for (int64_t i = 0; i < num_bits; ++i) {
+        if (((codes[t * stride + i / 8] >> (i % 8)) & 1) == 0) continue;
+        for (int64_t c = 0; c < dim; ++c) {
+          want[c] += double{weights[t]} * factors[t] * channel_scale[c] *
+                     codebook[i * dim + c];
+        }
+      }
+    }
+    for (const AttentionKernels* kernels : AvailableAttentionKernels()) {
+      SCOPED_TRACE(absl::StrCat(kernels->isa, " bits ", num_bits));
+      std::vector<float> acc(kernels->value_accumulator_floats(num_bits), 0.0f);
+      // Two calls, as the cache makes one per page.
+      kernels->accumulate_value_bits(weights.data(), factors.data(),
+                                     codes.data(), stride, num_bits, 20,
+                                     acc.data());
+      kernels->accumulate_value_bits(weights.data() + 20, factors.data() + 20,
+                                     codes.data() + 20 * stride, stride,
+                                     num_bits, n - 20, acc.data());
+      for (int64_t h = 0; h < num_kv_heads; ++h) {
+        std::vector<float> out(head_dim, 0.0f);
+        kernels->value_code_product(acc.data(), codebook.data(),
+                                    channel_scale.data(), num_bits, dim,
+                                    h * head_dim, head_dim, out.data());
+        for (int64_t c = 0; c < head_dim; ++c) {
+          ASSERT_NEAR(out[c], want[h * head_dim + c], 1e-3 * std::sqrt(n * num_bits))
+              << "head " << h << " channel " << c;
+        }
+      }
+    }
+  }
+}
+
+TEST(DenseKernelTest, EveryVariantMatchesTheReference) {
+  Rng rng(11);
+  const int64_t head_dim = 128;
+  const int64_t stride = 3 * head_dim;
+  const int64_t n = 300;
+  const std::vector<float> query = Normal(head_dim, rng);
+  const std::vector<float> keys = Normal(n * stride, rng);
+  const std::vector<float> values = Normal(n * stride, rng);
+  std::vector<float> want(n);
+  DenseScoresReference(query.data(), keys.data() + head_dim, stride, head_dim,
+                       n, 0.1f, want.data());
+  SoftmaxReference(want.data(), n);
+  std::vector<float> want_out(head_dim, 0.0f);
+  DenseWeightedSumReference(want.data(), values.data(), stride, head_dim, n,
+                            want_out.data());
+  for (const AttentionKernels* kernels : AvailableAttentionKernels()) {
+    SCOPED_TRACE(kernels->isa);
+    std::vector<float> scores(n);
+    kernels->dense_scores(query.data(), keys.data() + head_dim, stride,
+                          head_dim, n, 0.1f, scores.data());
+    kernels->softmax(scores.data(), n);
+    double sum = 0.0;
+    for (int64_t t = 0; t < n; ++t) {
+      ASSERT_NEAR(scores[t], want[t], 1e-5) << t;
+      sum += scores[t];
+    }
+    EXPECT_NEAR(sum, 1.0, 1e-5);
+    std::vector<float> out(head_dim, 0.0f);
+    kernels->dense_weighted_sum(scores.data(), values.data(), stride, head_dim,
+                                n, out.data());
+    for (int64_t c = 0; c < head_dim; ++c) ASSERT_NEAR(out[c], want_out[c], 1e-4);
+  }
+}
+
+TEST(AttentionKernelsTest, DispatchNamesVariantsAndRejectsUnknownOnes) {
+  const std::vector<const AttentionKernels*> available =
+      AvailableAttentionKernels();
+  ASSERT_FALSE(available.empty());
+  EXPECT_STREQ(available.front()->isa, "scalar");
+  for (const char* isa : {"avx2", "avx512"}) {
+    bool found = false;
+    for (const AttentionKernels* k : available) found |= std::string(k->isa) == isa;
+    if (!found) std::printf("CPU lacks %s: its kernels are not tested\n", isa);
+  }
+  EXPECT_FALSE(AttentionKernelsFor("sse9").ok());
+  EXPECT_EQ(AttentionKernelsFor("sse9").status().code(),
+            absl::StatusCode::kInvalidArgument);
+  ASSERT_TRUE(AttentionKernelsFor("scalar").ok());
+  EXPECT_STREQ((*AttentionKernelsFor("scalar"))->isa, "scalar");
+}
+
+}  // namespace
+}  // namespace commvq
