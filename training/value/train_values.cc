@@ -1,0 +1,321 @@
+#include "training/value/train_values.h"
+
+#include <algorithm>
+#include <cstring>
+#include <optional>
+#include <utility>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/types/span.h"
+#include "commvq/base/float16.h"
+#include "commvq/base/status_macros.h"
+#include "commvq/io/codebook_file.h"
+#include "commvq/io/safetensors.h"
+#include "commvq/quantizer/commvq_value/codebook_fit.h"
+#include "commvq/quantizer/commvq_value/commvq_value_quantizer.h"
+#include "commvq/quantizer/commvq_value/mlp_encode.h"
+
+namespace commvq {
+namespace {
+
+constexpr absl::string_view kTrainer = "commvq train-values";
+
+absl::Status ValidateOptions(const TrainValuesOptions& options) {
+  if (options.bits != 1 && options.bits != 2) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "train values: bits is ", options.bits, ": expected 1 or 2"));
+  }
+  if (options.encoder != "search" && options.encoder != "mlp") {
+    return absl::InvalidArgumentError(
+        absl::StrCat("train values: encoder is '", options.encoder,
+                     "': expected search or mlp"));
+  }
+  return absl::OkStatus();
+}
+
+// The mlp codes of every unit row ([n, nc]).
+std::vector<uint8_t> MlpCodes(const ValueEncoderWeights& w, const float* units,
+                              int64_t n, int64_t dim, int64_t nc) {
+  std::vector<uint8_t> bits(n * nc);
+  std::vector<float> logits(2 * nc), scratch(dim + w.hidden);
+  for (int64_t r = 0; r < n; ++r) {
+    ValueMlpLogits(w, dim, nc, units + r * dim, logits.data(), scratch.data());
+    CategoriesToBits(logits.data(), nc / 2, &bits[r * nc]);
+  }
+  return bits;
+}
+
+std::string Meta(const SafetensorsFile& dump, const std::string& key) {
+  const auto it = dump.metadata().find(key);
+  return it == dump.metadata().end() ? std::string() : it->second;
+}
+
+absl::StatusOr<int64_t> MetaInt(const SafetensorsFile& dump,
+                                const std::string& path,
+                                const std::string& key) {
+  int64_t value = 0;
+  if (!absl::SimpleAtoi(Meta(dump, key), &value)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("train values: KV dump ", path, ": metadata '", key,
+                     "' is missing or not an integer"));
+  }
+  return value;
+}
+
+// Rows `rows` of an f16 [tokens, cols] tensor as f32.
+absl::StatusOr<std::vector<float>> ReadHalfRows(
+    const SafetensorsTensor& tensor, const std::vector<int64_t>& rows,
+    int64_t cols) {
+  if (tensor.dtype != DType::kF16) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "train values: tensor ", tensor.name, " is not f16 as dumps are"));
+  }
+  std::vector<float> out(rows.size() * cols);
+  std::vector<uint16_t> halves(cols);
+  for (size_t r = 0; r < rows.size(); ++r) {
+    std::memcpy(halves.data(), tensor.data.data() + rows[r] * cols * 2,
+                cols * 2);
+    HalvesToFloats(halves, absl::MakeSpan(&out[r * cols], cols));
+  }
+  return out;
+}
+
+}  // namespace
+
+std::string TrainedValueSpec(int64_t num_kv_heads,
+                             const TrainValuesOptions& options) {
+  return absl::StrCat(CommvqValueSpec(num_kv_heads, options.bits,
+                                      options.encoder),
+                      ",sweeps=", options.search.sweeps, ",restarts=",
+                      options.search.restarts, ",iterations=",
+                      options.iterations);
+}
+
+absl::StatusOr<std::unique_ptr<Quantizer>> TrainCommvqValueLayer(
+    const float* values, int64_t n, int64_t dim, int64_t num_kv_heads,
+    const TrainValuesOptions& options) {
+  CVQ_RETURN_IF_ERROR(ValidateOptions(options));
+  if (num_kv_heads < 1 || dim < 1 || dim % num_kv_heads != 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("train values: dim ", dim, " is not a multiple of ",
+                     num_kv_heads, " KV heads"));
+  }
+  CVQ_RETURN_IF_ERROR(
+      CheckFinite(values, std::max<int64_t>(n, 0), dim, "values"));
+  ValueQuantizerParams params;
+  params.dim = dim;
+  params.num_kv_heads = num_kv_heads;
+  params.num_code_bits = options.bits * dim + (options.bits * dim) % 2;
+  params.channel_scale = ValueChannelScale(values, n, dim);
+  std::vector<float> units;
+  std::vector<float> unit(dim);
+  for (int64_t i = 0; i < n; ++i) {
+    if (PrescaleToUnit(values + i * dim, params.channel_scale.data(), dim,
+                       unit.data()) > 0.0) {
+      units.insert(units.end(), unit.begin(), unit.end());
+    }
+  }
+  const int64_t rows = static_cast<int64_t>(units.size()) / dim;
+  if (rows < 1) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("train values: ", n, " tokens, none non-zero"));
+  }
+  const int64_t nc = params.num_code_bits;
+  const bool mlp = options.encoder == "mlp";
+  // Progress: the search rounds, then (mlp) the network.
+  const double search_share = mlp ? 0.3 : 1.0;
+  const auto report = [&](double fraction) {
+    if (options.progress) options.progress(fraction);
+  };
+  ValueCodebookTrainOptions fit;
+  fit.iterations = options.iterations;
+  fit.ridge = options.ridge;
+  fit.search = options.search;
+  fit.seed = options.seed;
+  fit.pool = options.pool;
+  fit.progress = [&](double f) { report(search_share * f); };
+  CVQ_ASSIGN_OR_RETURN(
+      ValueCodebookTrainResult search,
+      TrainValueCodebookBySearch(units.data(), rows, dim, nc, fit));
+  params.codebook = std::move(search.codebook);
+  if (mlp) {
+    ValueMlpTrainOptions train = options.mlp;
+    train.seed = options.seed;
+    train.pool = options.pool;
+    train.progress = [&](double f) {
+      report(search_share + (1.0 - search_share) * f);
+    };
+    CVQ_ASSIGN_OR_RETURN(
+        ValueMlpTrainResult net,
+        TrainValueMlp(units.data(), rows, dim, params.codebook.data(), nc,
+                      search.bits.data(), train));
+    params.encoder = std::move(net.weights);
+    // The codebook that best decodes the codes the network gives.
+    const std::vector<uint8_t> codes =
+        MlpCodes(params.encoder, units.data(), rows, dim, nc);
+    CVQ_ASSIGN_OR_RETURN(params.codebook,
+                         FitValueCodebook(codes.data(), units.data(), rows, nc,
+                                          dim, options.ridge, options.pool));
+  }
+  return MakeCommvqValueQuantizer(TrainedValueSpec(num_kv_heads, options),
+                                  dim, std::move(params));
+}
+
+absl::Status TrainValuesFromDump(const std::string& dump_path,
+                                 const TrainValuesFileOptions& options,
+                                 const std::string& out_path) {
+  CVQ_RETURN_IF_ERROR(ValidateOptions(options.train));
+  if (options.max_samples < 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("train values: max samples is ", options.max_samples,
+                     ": expected >= 0 (0 = all tokens)"));
+  }
+  CVQ_ASSIGN_OR_RETURN(const SafetensorsFile dump,
+                       SafetensorsFile::Open(dump_path));
+  if (Meta(dump, "format") != "commvq-kv-dump-1") {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "train values: ", dump_path, " has format '", Meta(dump, "format"),
+        "': expected a KV dump (commvq-kv-dump-1)"));
+  }
+  CVQ_ASSIGN_OR_RETURN(const int64_t num_layers,
+                       MetaInt(dump, dump_path, "num_layers"));
+  CVQ_ASSIGN_OR_RETURN(const int64_t num_heads,
+                       MetaInt(dump, dump_path, "num_heads"));
+  CVQ_ASSIGN_OR_RETURN(const int64_t num_kv_heads,
+                       MetaInt(dump, dump_path, "num_kv_heads"));
+  CVQ_ASSIGN_OR_RETURN(const int64_t head_dim,
+                       MetaInt(dump, dump_path, "head_dim"));
+  std::vector<int> layers = options.layers;
+  if (layers.empty()) {
+    for (int i = 0; i < num_layers; ++i) layers.push_back(i);
+  }
+  for (int layer : layers) {
+    if (layer < 0 || layer >= num_layers) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("train values: layer ", layer,
+                       " is not in the dump's [0, ", num_layers, ")"));
+    }
+  }
+
+  // An existing file is read (and checked) before the slow training.
+  std::optional<CodebookFile> existing;
+  if (FILE* f = std::fopen(out_path.c_str(), "rb")) {
+    std::fclose(f);
+    CVQ_ASSIGN_OR_RETURN(existing, CodebookFile::Open(out_path));
+    const ModelShape& m = existing->model();
+    if (m.num_layers != num_layers || m.num_kv_heads != num_kv_heads ||
+        m.head_dim != head_dim) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "train values: ", out_path, " is for ", m.num_layers, " layers of ",
+          m.num_kv_heads, " KV heads x ", m.head_dim, ": the dump ", dump_path,
+          " has ", num_layers, " x ", num_kv_heads, " x ", head_dim));
+    }
+  }
+
+  const int64_t dim = num_kv_heads * head_dim;
+  std::vector<std::unique_ptr<Quantizer>> trained;
+  int64_t num_samples = 0;
+  for (size_t l = 0; l < layers.size(); ++l) {
+    const std::string name = absl::StrCat("layers.", layers[l], ".values");
+    CVQ_ASSIGN_OR_RETURN(const SafetensorsTensor* tensor, dump.Find(name));
+    if (tensor->shape.size() != 3 || tensor->shape[0] < 1 ||
+        tensor->shape[1] != num_kv_heads || tensor->shape[2] != head_dim) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("train values: KV dump ", dump_path, ": ", name,
+                       " is not [tokens, ", num_kv_heads, ", ", head_dim, "]"));
+    }
+    const int64_t tokens = tensor->shape[0];
+    const int64_t n = options.max_samples > 0
+                          ? std::min(options.max_samples, tokens)
+                          : tokens;
+    std::vector<int64_t> rows(n);
+    for (int64_t i = 0; i < n; ++i) rows[i] = i * tokens / n;
+    CVQ_ASSIGN_OR_RETURN(const std::vector<float> values,
+                         ReadHalfRows(*tensor, rows, dim));
+    num_samples = n;
+    TrainValuesOptions train = options.train;
+    train.progress = [&](double f) {
+      if (options.progress) {
+        options.progress((static_cast<double>(l) + f) /
+                         static_cast<double>(layers.size()));
+      }
+    };
+    absl::StatusOr<std::unique_ptr<Quantizer>> q =
+        TrainCommvqValueLayer(values.data(), n, dim, num_kv_heads, train);
+    if (!q.ok()) {
+      return absl::Status(q.status().code(),
+                          absl::StrCat("layer ", layers[l], ": ",
+                                       q.status().message()));
+    }
+    trained.push_back(*std::move(q));
+  }
+
+  CodebookFileContents contents;
+  std::vector<std::string> new_names;
+  for (int layer : layers) new_names.push_back(absl::StrCat("layer.", layer, ".value"));
+  std::vector<std::unique_ptr<Quantizer>> kept;
+  if (existing) {
+    contents.model = existing->model();
+    contents.provenance = existing->provenance();
+    std::vector<std::string> quantizer_tensors;
+    for (const QuantizerInfo& q : existing->quantizers()) {
+      quantizer_tensors.push_back(q.serialized_tensor);
+      if (std::find(new_names.begin(), new_names.end(), q.name) !=
+          new_names.end()) {
+        continue;
+      }
+      CVQ_ASSIGN_OR_RETURN(std::unique_ptr<Quantizer> loaded,
+                           existing->LoadQuantizer(q.name));
+      contents.quantizers.push_back({q.name, q.layer, q.role, loaded.get()});
+      kept.push_back(std::move(loaded));
+    }
+    for (const TensorInfo& t : existing->tensors()) {
+      if (std::find(quantizer_tensors.begin(), quantizer_tensors.end(),
+                    t.name) != quantizer_tensors.end()) {
+        continue;
+      }
+      CVQ_ASSIGN_OR_RETURN(const TensorView view, existing->Tensor(t.name));
+      contents.tensors.push_back({t.name, view});
+    }
+  } else {
+    double rope_theta = 0.0;
+    if (!absl::SimpleAtod(Meta(dump, "rope_theta"), &rope_theta)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("train values: KV dump ", dump_path,
+                       ": metadata 'rope_theta' is missing or not a number"));
+    }
+    const std::string layout = Meta(dump, "pair_layout");
+    contents.model.model_name = Meta(dump, "model");
+    contents.model.num_layers = static_cast<int32_t>(num_layers);
+    contents.model.num_heads = static_cast<int32_t>(num_heads);
+    contents.model.num_kv_heads = static_cast<int32_t>(num_kv_heads);
+    contents.model.head_dim = static_cast<int32_t>(head_dim);
+    contents.model.rope_theta = rope_theta;
+    contents.model.pair_layout = layout == "half" ? PairLayout::kHalf
+                                 : layout == "interleaved"
+                                     ? PairLayout::kInterleaved
+                                     : PairLayout::kUnspecified;
+    contents.provenance.trainer = std::string(kTrainer);
+    contents.provenance.seed = options.train.seed;
+    contents.provenance.num_samples = num_samples;
+    contents.provenance.calibration_data =
+        absl::StrCat("text_crc32c=", Meta(dump, "text_crc32c"));
+  }
+  auto& extra = contents.provenance.extra;
+  extra["value_trainer"] = std::string(kTrainer);
+  extra["value_bits"] = absl::StrCat(options.train.bits);
+  extra["value_encoder"] = options.train.encoder;
+  extra["value_iterations"] = absl::StrCat(options.train.iterations);
+  extra["value_seed"] = absl::StrCat(options.train.seed);
+  extra["value_num_samples"] = absl::StrCat(num_samples);
+  extra["value_calibration_data"] =
+      absl::StrCat("text_crc32c=", Meta(dump, "text_crc32c"));
+  for (size_t l = 0; l < layers.size(); ++l) {
+    contents.quantizers.push_back(
+        {new_names[l], layers[l], CacheRole::kValue, trained[l].get()});
+  }
+  return WriteCodebookFile(out_path, contents);
+}
+
+}  // namespace commvq
