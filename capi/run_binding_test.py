@@ -14,6 +14,7 @@ they run.
 """
 
 import os
+import pwd
 import re
 import shutil
 import subprocess
@@ -117,8 +118,16 @@ def main():
         command = [sys.executable, "commvq_test.py", "-v"]
     elif lang == "rust":
         command = ["cargo", "test", "--offline"]
+        # The compiler and rustdoc that come with this cargo (Debian's, or a
+        # rustup proxy that still needs its own home, not the test's HOME).
+        bin_dir = os.path.dirname(shutil.which("cargo"))
         env.update({"CARGO_TARGET_DIR": os.path.join(tmp, "target"),
-                    "CARGO_HOME": os.path.join(tmp, "cargo")})
+                    "CARGO_HOME": os.path.join(tmp, "cargo"),
+                    "RUSTC": os.path.join(bin_dir, "rustc"),
+                    "RUSTDOC": os.path.join(bin_dir, "rustdoc")})
+        rustup_home = os.path.join(pwd.getpwuid(os.getuid()).pw_dir, ".rustup")
+        if "RUSTUP_HOME" not in env and os.path.isdir(rustup_home):
+            env["RUSTUP_HOME"] = rustup_home
     else:
         command = ["go", "test", "-v", "-count=1", "./..."]
         env.update({"GOCACHE": os.path.join(tmp, "gocache"),
@@ -126,6 +135,8 @@ def main():
                     "GOFLAGS": "-mod=mod", "GOPROXY": "off",
                     "GOTOOLCHAIN": "local", "CGO_ENABLED": "1",
                     "CGO_LDFLAGS": f"-L{lib}"})
+    print(f"{lang} binding: running {' '.join(command)} with "
+          f"{shutil.which(command[0])}")
     run = subprocess.run(command, cwd=cwd, env=env, stdout=subprocess.PIPE,
                          stderr=subprocess.STDOUT, text=True)
     print(run.stdout)
