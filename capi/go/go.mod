@@ -1,0 +1,3 @@
+module commvq.dev/capi/go
+
+go 1.19
