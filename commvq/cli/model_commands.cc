@@ -20,15 +20,14 @@
 #include "commvq/io/atomic_file.h"
 #include "commvq/io/codebook_file.h"
 #include "commvq/io/safetensors.h"
-#include "commvq/kvcache/full_precision_kv_cache.h"
+#include "commvq/kvcache/cache_spec.h"
 #include "commvq/model/loaded_model.h"
 
 namespace commvq {
 namespace cli {
 namespace {
 
-// The cache kinds --cache accepts. Compressed caches join this list when
-// they exist; the model code does not change.
+// --cache's default; kvcache/cache_spec.h has every form it accepts.
 constexpr absl::string_view kFullPrecisionCache = "fp32";
 
 FlagDef ModelFlag() {
@@ -87,18 +86,14 @@ absl::StatusOr<std::vector<int32_t>> ReadTokens(const ParsedFlags& flags,
 absl::StatusOr<std::unique_ptr<KvCache>> MakeCache(const ParsedFlags& flags,
                                                    const LlamaModel& model,
                                                    ThreadPool* pool) {
-  const std::string spec =
-      GetStringOr(flags, "cache", std::string(kFullPrecisionCache));
-  if (spec != kFullPrecisionCache) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "--cache=", spec, " is not available yet: expected '",
-        kFullPrecisionCache, "' (compressed caches come with the cache issue)"));
-  }
-  FullPrecisionKvCacheOptions options;
-  options.pool = pool;
-  CVQ_ASSIGN_OR_RETURN(auto cache, FullPrecisionKvCache::Create(
-                                       AttentionShapeOf(model.config()), options));
-  return std::unique_ptr<KvCache>(std::move(cache));
+  CVQ_ASSIGN_OR_RETURN(
+      CacheSpec spec,
+      ParseCacheSpec(GetStringOr(flags, "cache", std::string(kFullPrecisionCache))));
+  // Relative codebook paths are the user's, as every other path flag.
+  spec.codebooks = spec.codebooks.empty() ? "" : UserPath(spec.codebooks);
+  const AttentionShape shape = AttentionShapeOf(model.config());
+  CVQ_ASSIGN_OR_RETURN(auto codecs, MakeCacheCodecs(spec, shape));
+  return MakeKvCache(spec, shape, std::move(codecs), pool);
 }
 
 }  // namespace
@@ -148,7 +143,8 @@ std::vector<FlagDef> EvalPplFlags() {
           TextFlag(),
           IntFlag("tokens", "Tokens of the text to score (0: all).", "2048", 0,
                   int64_t{1} << 24),
-          StringFlag("cache", "SPEC", "KV cache.", std::string(kFullPrecisionCache)),
+          StringFlag("cache", "SPEC", std::string(CacheSpecHelp()),
+                     std::string(kFullPrecisionCache)),
           IntFlag("chunk", "Tokens per forward call (1 = decode mode).", "1", 1,
                   4096),
           ThreadsFlag(),
@@ -199,7 +195,8 @@ std::vector<FlagDef> EvalPasskeyFlags() {
                   "2", 1, 1000),
           IntFlag("seed", "Seed of the passkeys.", "0", 0,
                   std::numeric_limits<int64_t>::max()),
-          StringFlag("cache", "SPEC", "KV cache.", std::string(kFullPrecisionCache)),
+          StringFlag("cache", "SPEC", std::string(CacheSpecHelp()),
+                     std::string(kFullPrecisionCache)),
           ThreadsFlag(),
           JsonFlag(),
           HelpFlag()};
