@@ -75,9 +75,8 @@ absl::Status CudaLayerCache::CheckShape(const AttentionShape& shape,
   if (options.max_append < 1 || options.max_append > 65536) {
     return OutOfRange("max_append", options.max_append, "1 to 65536");
   }
-  if (options.page_tokens < 1 || options.page_tokens > options.capacity) {
-    return OutOfRange("page_tokens", options.page_tokens,
-                      absl::StrCat("1 to the capacity ", options.capacity));
+  if (options.page_tokens < 1 || options.page_tokens > 65536) {
+    return OutOfRange("page_tokens", options.page_tokens, "1 to 65536");
   }
   return absl::OkStatus();
 }
