@@ -132,6 +132,7 @@ absl::StatusOr<std::unique_ptr<Quantizer>> TrainCommvqValueLayer(
   fit.iterations = options.iterations;
   fit.ridge = options.ridge;
   fit.search = options.search;
+  fit.channel_weights = SearchWeights(params.channel_scale);
   fit.seed = options.seed;
   fit.pool = options.pool;
   fit.progress = [&](double f) { report(search_share * f); };

@@ -158,6 +158,12 @@ absl::StatusOr<ValueCodebookTrainResult> TrainValueCodebookBySearch(
         ", sweeps ", options.search.sweeps, ", restarts ",
         options.search.restarts, ": expected >= 1, >= 1 and >= 0"));
   }
+  if (!options.channel_weights.empty() &&
+      static_cast<int64_t>(options.channel_weights.size()) != dim) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "value codebook training: ", options.channel_weights.size(),
+        " channel weights: expected dim ", dim));
+  }
   if (nc < 2 || nc % 2 != 0) {
     return absl::InvalidArgumentError(
         absl::StrCat("value codebook training: ", nc,
@@ -170,8 +176,10 @@ absl::StatusOr<ValueCodebookTrainResult> TrainValueCodebookBySearch(
     CVQ_ASSIGN_OR_RETURN(result.codebook,
                          FitValueCodebook(result.bits.data(), units, n, nc,
                                           dim, options.ridge, options.pool));
-    const ValueSearchEncoder encoder(result.codebook.data(), nc, dim,
-                                     options.search);
+    const ValueSearchEncoder encoder(
+        result.codebook.data(), nc, dim, options.search,
+        options.channel_weights.empty() ? nullptr
+                                        : options.channel_weights.data());
     result.mse.push_back(
         encoder.EncodeBatch(units, n, result.bits.data(), options.pool) /
         static_cast<double>(n));

@@ -47,6 +47,9 @@ struct ValueCodebookTrainOptions {
   int iterations = 6;
   double ridge = 1e-3;
   ValueSearchOptions search;
+  // Per-channel weights of the search objective ([dim]; empty = all 1):
+  // channel_scale^2, as the quantizer encodes.
+  std::vector<float> channel_weights;
   uint64_t seed = 0;
   ThreadPool* pool = nullptr;  // not owned; results do not depend on it
   std::function<void(double)> progress;  // completed fraction; may be empty
@@ -55,7 +58,7 @@ struct ValueCodebookTrainOptions {
 struct ValueCodebookTrainResult {
   std::vector<float> codebook;  // [nc, dim]
   std::vector<uint8_t> bits;    // [n, nc]: the search codes for `codebook`
-  // Mean ||u - s C||^2 over the rows after each round's search.
+  // Mean (weighted) ||u - s C||^2 over the rows after each round's search.
   std::vector<double> mse;
 };
 

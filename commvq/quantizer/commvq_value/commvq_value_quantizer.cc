@@ -134,6 +134,18 @@ auto PayloadTensors(P& p) {
   return tensors;
 }
 
+}  // namespace
+
+std::vector<float> SearchWeights(const std::vector<float>& channel_scale) {
+  std::vector<float> weights(channel_scale.size());
+  for (size_t c = 0; c < weights.size(); ++c) {
+    weights[c] = channel_scale[c] * channel_scale[c];
+  }
+  return weights;
+}
+
+namespace {
+
 class CommvqValueQuantizer final : public Quantizer {
  public:
   CommvqValueQuantizer(std::string spec, ValueQuantizerParams params,
@@ -143,8 +155,9 @@ class CommvqValueQuantizer final : public Quantizer {
                              params.code_bytes(), kFactorBytes, 1}),
         params_(std::move(params)) {
     if (params_.encoder.hidden == 0) {
+      const std::vector<float> weights = SearchWeights(params_.channel_scale);
       search_.emplace(params_.codebook.data(), params_.num_code_bits,
-                      params_.dim, search);
+                      params_.dim, search, weights.data());
     }
   }
 
@@ -328,6 +341,7 @@ class CommvqValueQuantizerFactory final : public QuantizerFactory {
     ValueCodebookTrainOptions fit;
     fit.iterations = static_cast<int>(options.GetInt("iterations"));
     fit.search = SearchOptions(options);
+    fit.channel_weights = SearchWeights(params.channel_scale);
     fit.seed = train.seed;
     fit.pool = train.pool;
     fit.progress = train.progress;

@@ -8,7 +8,9 @@
 // keeps the norm of the scaled input and is linear in the bits.
 //
 // Stored per vector: ceil(Nc / 8) code bytes (LSB-first) + 4 side bytes
-// (f). Bits per element: (8 ceil(Nc / 8) + 32) / dim.
+// (f). Bits per element: (8 ceil(Nc / 8) + 32) / dim. The search weighs
+// channel c by channel_scale[c]^2, so it minimizes the error of the decoded
+// values (before the norm rescale), not of the scaled ones.
 //
 // Options: num_kv_heads; bits (1 or 2) giving Nc = bits * dim rounded up to
 // even, or code_bits (even, > 0) to set Nc directly; encoder (search or
@@ -30,6 +32,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
@@ -51,6 +54,9 @@ std::string CommvqValueSpec(int64_t num_kv_heads, int bits,
 // says encoder=mlp). InvalidArgument naming the first mismatch.
 absl::StatusOr<std::unique_ptr<Quantizer>> MakeCommvqValueQuantizer(
     absl::string_view spec, int64_t dim, ValueQuantizerParams params);
+
+// The weights of the search objective: channel_scale[c]^2.
+std::vector<float> SearchWeights(const std::vector<float>& channel_scale);
 
 // The parameters of a commvq_value quantizer (what the compressed cache and
 // the attention kernels decode with), or null for any other quantizer.

@@ -55,16 +55,24 @@ int BestCategory(const double cost[4], int current) {
 
 ValueSearchEncoder::ValueSearchEncoder(const float* codebook,
                                        int64_t num_code_bits, int64_t dim,
-                                       ValueSearchOptions options)
+                                       ValueSearchOptions options,
+                                       const float* channel_weights)
     : num_code_bits_(num_code_bits),
       dim_(dim),
       options_(options),
-      codebook_(codebook, codebook + num_code_bits * dim),
+      weighted_(codebook, codebook + num_code_bits * dim),
+      weights_(dim, 1.0f),
       gram_(num_code_bits * num_code_bits) {
+  if (channel_weights != nullptr) {
+    weights_.assign(channel_weights, channel_weights + dim);
+  }
+  for (int64_t i = 0; i < num_code_bits; ++i) {
+    for (int64_t c = 0; c < dim; ++c) weighted_[i * dim + c] *= weights_[c];
+  }
   for (int64_t i = 0; i < num_code_bits; ++i) {
     for (int64_t j = i; j < num_code_bits; ++j) {
       const float g = static_cast<float>(
-          Dot(&codebook_[i * dim], &codebook_[j * dim], dim));
+          Dot(&weighted_[i * dim], &codebook[j * dim], dim));
       gram_[i * num_code_bits + j] = g;
       gram_[j * num_code_bits + i] = g;
     }
@@ -117,9 +125,10 @@ double ValueSearchEncoder::Encode(const float* x, uint8_t* bits,
   scratch->r.resize(nc);
   scratch->s.resize(nc);
   for (int64_t i = 0; i < nc; ++i) {
-    scratch->b[i] = static_cast<float>(Dot(&codebook_[i * dim_], x, dim_));
+    scratch->b[i] = static_cast<float>(Dot(&weighted_[i * dim_], x, dim_));
   }
-  const double norm2 = Dot(x, x, dim_);
+  double norm2 = 0.0;
+  for (int64_t c = 0; c < dim_; ++c) norm2 += double{weights_[c]} * x[c] * x[c];
   double best = 0.0;
   for (int restart = 0; restart <= options_.restarts; ++restart) {
     uint8_t* s = scratch->s.data();
@@ -166,8 +175,8 @@ double ValueSearchEncoder::EncodeBatch(const float* x, int64_t n,
 }
 
 double ValueCodeSquaredError(const float* codebook, int64_t num_code_bits,
-                             int64_t dim, const uint8_t* bits,
-                             const float* x) {
+                             int64_t dim, const uint8_t* bits, const float* x,
+                             const float* channel_weights) {
   std::vector<double> y(dim, 0.0);
   for (int64_t i = 0; i < num_code_bits; ++i) {
     if (!bits[i]) continue;
@@ -176,14 +185,16 @@ double ValueCodeSquaredError(const float* codebook, int64_t num_code_bits,
   double error = 0.0;
   for (int64_t c = 0; c < dim; ++c) {
     const double diff = x[c] - y[c];
-    error += diff * diff;
+    error += (channel_weights != nullptr ? channel_weights[c] : 1.0) * diff *
+             diff;
   }
   return error;
 }
 
 double ReferenceValueSearch(const float* codebook, int64_t num_code_bits,
                             int64_t dim, ValueSearchOptions options,
-                            const float* x, uint8_t* bits) {
+                            const float* x, uint8_t* bits,
+                            const float* channel_weights) {
   std::vector<uint8_t> s(num_code_bits);
   double best = 0.0;
   for (int restart = 0; restart <= options.restarts; ++restart) {
@@ -197,7 +208,7 @@ double ReferenceValueSearch(const float* codebook, int64_t num_code_bits,
           s[i] = kValueCategoryBits[k][0];
           s[i + 1] = kValueCategoryBits[k][1];
           cost[k] = ValueCodeSquaredError(codebook, num_code_bits, dim,
-                                          s.data(), x);
+                                          s.data(), x, channel_weights);
         }
         const int chosen = BestCategory(cost, current);
         s[i] = kValueCategoryBits[chosen][0];
@@ -206,8 +217,8 @@ double ReferenceValueSearch(const float* codebook, int64_t num_code_bits,
       }
       if (!changed) break;
     }
-    const double objective =
-        ValueCodeSquaredError(codebook, num_code_bits, dim, s.data(), x);
+    const double objective = ValueCodeSquaredError(
+        codebook, num_code_bits, dim, s.data(), x, channel_weights);
     if (restart == 0 || objective < best) {
       best = objective;
       std::copy(s.begin(), s.end(), bits);

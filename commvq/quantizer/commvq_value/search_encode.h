@@ -3,7 +3,11 @@
 // (docs/METHOD.md section 2), also the quality reference for the `mlp`
 // encoder.
 //
-// The objective is ||x||^2 - 2 s.b + s G s with b = C x and G = C C^T, so a
+// With per-channel weights w (optional; all 1 otherwise) the objective is
+// sum_c w_c (x - s C)_c^2: the quantizer passes channel_scale^2, so that the
+// search minimizes the error of the decoded values, not of the scaled ones.
+//
+// The objective is ||x||^2 - 2 s.b + s G s with b = C W x and G = C W C^T, so a
 // sweep visits the groups of two bits (2g, 2g + 1) in order and gives each
 // the best of its four categories with the other groups fixed (iterated
 // conditional modes; greedy from s = 0 on the first sweep). r = G s is kept
@@ -30,8 +34,10 @@ struct ValueSearchOptions {
 class ValueSearchEncoder {
  public:
   // codebook: [num_code_bits, dim] row-major (copied); num_code_bits even.
+  // channel_weights: [dim], > 0 (copied), or null for all 1.
   ValueSearchEncoder(const float* codebook, int64_t num_code_bits, int64_t dim,
-                     ValueSearchOptions options);
+                     ValueSearchOptions options,
+                     const float* channel_weights = nullptr);
 
   int64_t num_code_bits() const { return num_code_bits_; }
   int64_t dim() const { return dim_; }
@@ -43,7 +49,7 @@ class ValueSearchEncoder {
   };
 
   // Writes the bits (one 0/1 byte each, [num_code_bits]) found for x
-  // ([dim]) and returns ||x - s C||^2 for them.
+  // ([dim]) and returns the weighted ||x - s C||^2 for them.
   double Encode(const float* x, uint8_t* bits, Scratch* scratch) const;
 
   // Encode for rows [n, dim] into bits [n, num_code_bits]; returns the sum
@@ -58,8 +64,9 @@ class ValueSearchEncoder {
   int64_t num_code_bits_;
   int64_t dim_;
   ValueSearchOptions options_;
-  std::vector<float> codebook_;  // [Nc, d]
-  std::vector<float> gram_;      // [Nc, Nc]
+  std::vector<float> weighted_;  // C W: [Nc, d]
+  std::vector<float> weights_;   // W: [d]
+  std::vector<float> gram_;      // C W C^T: [Nc, Nc]
 };
 
 // The scalar reference of the same search: the same visiting order, tie
@@ -67,11 +74,14 @@ class ValueSearchEncoder {
 // directly. Writes bits and returns the objective.
 double ReferenceValueSearch(const float* codebook, int64_t num_code_bits,
                             int64_t dim, ValueSearchOptions options,
-                            const float* x, uint8_t* bits);
+                            const float* x, uint8_t* bits,
+                            const float* channel_weights = nullptr);
 
-// ||x - s C||^2 computed directly (bits: 0/1 bytes).
+// sum_c w_c (x - s C)_c^2 computed directly (bits: 0/1 bytes; w = 1 when
+// channel_weights is null).
 double ValueCodeSquaredError(const float* codebook, int64_t num_code_bits,
-                             int64_t dim, const uint8_t* bits, const float* x);
+                             int64_t dim, const uint8_t* bits, const float* x,
+                             const float* channel_weights = nullptr);
 
 }  // namespace commvq
 

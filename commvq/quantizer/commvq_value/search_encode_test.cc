@@ -49,6 +49,33 @@ TEST(ValueSearchEncoderTest, MatchesTheScalarReference) {
   }
 }
 
+TEST(ValueSearchEncoderTest, WeightedSearchMatchesTheWeightedReference) {
+  const std::vector<float> codebook = Normals(kBits * kDim, 0.3f, 11);
+  const std::vector<float> x = Normals(100 * kDim, 1.0f, 12);
+  std::vector<float> weights(kDim);
+  for (int64_t c = 0; c < kDim; ++c) weights[c] = 0.1f + 0.5f * (c % 5);
+  const ValueSearchOptions options{4, 1};
+  const ValueSearchEncoder encoder(codebook.data(), kBits, kDim, options,
+                                   weights.data());
+  ValueSearchEncoder::Scratch scratch;
+  int same = 0;
+  for (int64_t v = 0; v < 100; ++v) {
+    std::vector<uint8_t> fast(kBits), slow(kBits);
+    const double e = encoder.Encode(&x[v * kDim], fast.data(), &scratch);
+    const double r =
+        ReferenceValueSearch(codebook.data(), kBits, kDim, options,
+                             &x[v * kDim], slow.data(), weights.data());
+    EXPECT_NEAR(e,
+                ValueCodeSquaredError(codebook.data(), kBits, kDim,
+                                      fast.data(), &x[v * kDim],
+                                      weights.data()),
+                1e-4 * (1.0 + e));
+    EXPECT_NEAR(e, r, 1e-3 * (1.0 + r));
+    same += fast == slow;
+  }
+  EXPECT_GE(same, 98);
+}
+
 TEST(ValueSearchEncoderTest, ResultIsALocalOptimumOverEveryGroup) {
   const std::vector<float> codebook = Normals(kBits * kDim, 0.3f, 3);
   const std::vector<float> x = Normals(20 * kDim, 1.0f, 4);
