@@ -10,8 +10,8 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "commvq/backend/cuda_rope_table.h"
 #include "commvq/base/status_macros.h"
-#include "commvq/kvcache/rope.h"
 #include "kernels/cuda/attention_kernels.h"
 #include "kernels/cuda/cuda_status.h"
 #include "kernels/cuda/key_kernels.h"
@@ -157,26 +157,8 @@ absl::StatusOr<std::unique_ptr<CudaLayerCache>> CudaLayerCache::Create(
   CVQ_ASSIGN_OR_RETURN(cache->pair_codebooks_,
                        cuda::Upload(absl::MakeConstSpan(pair_codebooks)));
 
-  // RoPE of every position, as the CPU cache computes it (double angles
-  // rounded to float), stored pair-major so consecutive tokens read
-  // consecutive entries.
-  CVQ_ASSIGN_OR_RETURN(const Rope rope,
-                       Rope::Create(shape.head_dim, shape.rope_theta,
-                                    shape.pair_layout));
-  {
-    std::vector<int64_t> positions(options.capacity);
-    std::iota(positions.begin(), positions.end(), int64_t{0});
-    std::vector<float> cos(options.capacity * pairs), sin(cos.size());
-    rope.ComputeCosSin(positions, absl::MakeSpan(cos), absl::MakeSpan(sin));
-    std::vector<float> table(2 * cos.size());
-    for (int64_t p = 0; p < options.capacity; ++p) {
-      for (int64_t j = 0; j < pairs; ++j) {
-        table[2 * (j * options.capacity + p)] = cos[p * pairs + j];
-        table[2 * (j * options.capacity + p) + 1] = sin[p * pairs + j];
-      }
-    }
-    CVQ_ASSIGN_OR_RETURN(cache->rope_, cuda::Upload(absl::MakeConstSpan(table)));
-  }
+  CVQ_ASSIGN_OR_RETURN(cache->rope_,
+                       UploadRopeTable(shape, options.capacity));
 
   // Pages are taken from the pool in order.
   cache->host_page_table_.resize(cache->num_pages_);
