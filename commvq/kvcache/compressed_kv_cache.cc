@@ -5,12 +5,14 @@
 #include <cstring>
 #include <numeric>
 #include <set>
+#include <type_traits>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "commvq/base/float16.h"
 #include "commvq/base/status_macros.h"
 #include "commvq/base/thread_pool.h"
+#include "commvq/quantizer/commvq_value/commvq_value_quantizer.h"
 #include "kernels/cpu/attention_kernels.h"
 
 namespace commvq {
@@ -32,6 +34,7 @@ struct CompressedKvCache::Prepared {
   std::vector<float> queries;  // rotated, [t, num_heads, head_dim]
   int64_t encoded = 0;         // encoded tokens the last query sees
   std::vector<float> norms;    // commvq keys: [encoded]
+  std::vector<float> factors;  // commvq values: [encoded]
   // Decoded when the kernels cannot read the codes: [encoded rounded up to
   // the chunk, num_kv_heads, head_dim]; keys rotated.
   std::vector<float> keys, values;
@@ -69,6 +72,7 @@ CompressedCacheCodecs::Create(const AttentionShape& shape,
     const Quantizer& key = *layer.quantizers.key;
     layer.chunk_tokens = std::lcm(key.layout().block_vectors,
                                   layer.quantizers.value->layout().block_vectors);
+    layer.value_params = CommvqValueParams(*layer.quantizers.value);
     if (key.name() != "commvq_key") continue;
     CVQ_ASSIGN_OR_RETURN(CommvqKeyArrays arrays, CommvqKeyArraysOf(key));
     if (arrays.num_kv_heads != shape.num_kv_heads ||
@@ -398,24 +402,41 @@ absl::Status CompressedKvCache::DoAttend(int l, const float* queries,
   const int64_t chunk = codec.chunk_tokens;
   const int64_t decoded = (prepared.encoded + chunk - 1) / chunk * chunk;
   const bool keys_on_codes = codec.key_arrays.has_value();
+  const bool values_on_codes = codec.value_params != nullptr;
   if (!keys_on_codes) prepared.keys.resize(decoded * row);
-  prepared.values.resize(decoded * row);
-  for (int64_t begin = 0; begin < decoded; begin += page_tokens_[l]) {
-    const int64_t count = std::min(page_tokens_[l], decoded - begin);
-    CVQ_RETURN_IF_ERROR(DecodeRange(
-        l, begin, count, keys_on_codes ? nullptr : &prepared.keys[begin * row],
-        &prepared.values[begin * row]));
+  if (!values_on_codes) prepared.values.resize(decoded * row);
+  if (!keys_on_codes || !values_on_codes) {
+    for (int64_t begin = 0; begin < decoded; begin += page_tokens_[l]) {
+      const int64_t count = std::min(page_tokens_[l], decoded - begin);
+      CVQ_RETURN_IF_ERROR(DecodeRange(
+          l, begin, count,
+          keys_on_codes ? nullptr : &prepared.keys[begin * row],
+          values_on_codes ? nullptr : &prepared.values[begin * row]));
+    }
   }
-  if (keys_on_codes) {
-    prepared.norms.resize(prepared.encoded);
+  // The per-token scalars the kernels scale by, from the side data: the
+  // fp16 key norm, the f32 value factor.
+  const auto side_scalars = [&](int64_t side_offset, auto stored_type,
+                                std::vector<float>& out) {
+    using Stored = decltype(stored_type);
+    out.resize(prepared.encoded);
     for (int64_t t = 0; t < prepared.encoded; ++t) {
       const uint8_t* side = layer.pages[t / page_tokens_[l]].data() +
-                            page_layouts_[l].key_side +
-                            t % page_tokens_[l] * sizeof(uint16_t);
-      uint16_t bits;
-      std::memcpy(&bits, side, sizeof(bits));
-      prepared.norms[t] = HalfBitsToFloat(bits);
+                            side_offset + t % page_tokens_[l] * sizeof(Stored);
+      Stored stored;
+      std::memcpy(&stored, side, sizeof(stored));
+      if constexpr (std::is_same_v<Stored, uint16_t>) {
+        out[t] = HalfBitsToFloat(stored);
+      } else {
+        out[t] = stored;
+      }
     }
+  };
+  if (values_on_codes) {
+    side_scalars(page_layouts_[l].value_side, float{}, prepared.factors);
+  }
+  if (keys_on_codes) {
+    side_scalars(page_layouts_[l].key_side, uint16_t{}, prepared.norms);
   } else {
     for (int64_t t = 0; t < prepared.encoded; ++t) {
       for (int g = 0; g < kv_heads; ++g) {
@@ -428,8 +449,13 @@ absl::Status CompressedKvCache::DoAttend(int l, const float* queries,
   const int group = shape().group_size();
   const int64_t table_floats =
       keys_on_codes ? codec.key_arrays->floats_per_head() : 0;
+  const int64_t acc_floats =
+      values_on_codes
+          ? kernels_.value_accumulator_floats(codec.value_params->num_code_bits)
+          : 0;
   const auto attend_items = [&](int64_t begin, int64_t end) {
-    std::vector<float> scratch(group * prepared.max_tokens + table_floats);
+    std::vector<float> scratch(group * prepared.max_tokens +
+                               std::max(table_floats, acc_floats));
     for (int64_t item = begin; item < end; ++item) {
       const int64_t i = item / kv_heads;
       const int g = static_cast<int>(item % kv_heads);
@@ -466,12 +492,13 @@ void CompressedKvCache::AttendGroup(int l, const Prepared& prepared, int64_t i,
   const float* queries =
       &prepared.queries[(i * shape().num_heads + kv_head * group) * head_dim];
   float* scores = scratch;  // [group, n]
+  // The key-score table, then the value accumulator.
   float* table = scratch + group * prepared.max_tokens;
+  const int64_t page_tokens = page_tokens_[l];
 
   if (codec.key_arrays) {
     const CommvqKeyArrays& arrays = *codec.key_arrays;
     const KeyCodebookArrays codebooks = arrays.head(kv_head);
-    const int64_t page_tokens = page_tokens_[l];
     const auto page_keys = [&](int64_t begin) {
       PackedKeyCodes keys;
       keys.codes = layer.pages[begin / page_tokens].data() +
@@ -518,9 +545,28 @@ void CompressedKvCache::AttendGroup(int l, const Prepared& prepared, int64_t i,
     kernels_.softmax(weights, n);
     float* head_out = out + q * head_dim;
     std::fill(head_out, head_out + head_dim, 0.0f);
-    kernels_.dense_weighted_sum(weights,
-                                &prepared.values[int64_t{kv_head} * head_dim],
-                                row, head_dim, encoded, head_out);
+    if (codec.value_params != nullptr) {
+      const ValueQuantizerParams& params = *codec.value_params;
+      const int64_t num_bits = params.num_code_bits;
+      float* acc = table;
+      std::fill(acc, acc + kernels_.value_accumulator_floats(num_bits), 0.0f);
+      for (int64_t begin = 0; begin < encoded; begin += page_tokens) {
+        kernels_.accumulate_value_bits(
+            weights + begin, &prepared.factors[begin],
+            layer.pages[begin / page_tokens].data() +
+                page_layouts_[l].value_codes,
+            codec.quantizers.value->layout().code_bytes, num_bits,
+            std::min(page_tokens, encoded - begin), acc);
+      }
+      kernels_.value_code_product(acc, params.codebook.data(),
+                                  params.channel_scale.data(), num_bits,
+                                  params.dim, int64_t{kv_head} * head_dim,
+                                  head_dim, head_out);
+    } else {
+      kernels_.dense_weighted_sum(
+          weights, &prepared.values[int64_t{kv_head} * head_dim], row,
+          head_dim, encoded, head_out);
+    }
     kernels_.dense_weighted_sum(
         weights + encoded, &layer.window_values[int64_t{kv_head} * head_dim],
         row, head_dim, window, head_out);

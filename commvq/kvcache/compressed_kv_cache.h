@@ -15,7 +15,9 @@
 // quantizer is commvq_key (kernels/cpu/attention_kernels.h; table or decode
 // kernel per `key_kernel`), otherwise from keys decoded for the call and
 // rotated; the window's scores are dense. One max-subtracted softmax spans
-// the compressed tokens and the window.
+// the compressed tokens and the window. Values of a commvq_value quantizer
+// are attended on their code bits (accumulate weight x factor per bit, one
+// product with the codebook per query head); others are decoded.
 //
 // Sequences: a KvCache holds one sequence. A batch is several caches built
 // from one shared CompressedCacheCodecs (the per-layer quantizers and their
@@ -40,6 +42,7 @@
 #include "commvq/kvcache/commvq_key_arrays.h"
 #include "commvq/kvcache/kv_cache.h"
 #include "commvq/kvcache/rope.h"
+#include "commvq/quantizer/commvq_value/value_codebook.h"
 #include "commvq/quantizer/quantizer.h"
 #include "commvq/tensor/tensor_view.h"
 
@@ -63,6 +66,9 @@ class CompressedCacheCodecs {
     LayerQuantizers quantizers;
     // Set when the keys are attended on their codes.
     std::optional<CommvqKeyArrays> key_arrays;
+    // Set (owned by quantizers.value) when the values are attended on their
+    // codes: a commvq_value quantizer, f32 factor as side data.
+    const ValueQuantizerParams* value_params = nullptr;
     // Tokens encoded together: lcm of both quantizers' block sizes.
     int64_t chunk_tokens = 1;
   };

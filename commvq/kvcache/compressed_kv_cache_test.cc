@@ -17,6 +17,7 @@
 #include "commvq/base/thread_pool.h"
 #include "commvq/kvcache/full_precision_kv_cache.h"
 #include "commvq/quantizer/commvq_key/commvq_key_quantizer.h"
+#include "commvq/quantizer/commvq_value/commvq_value_quantizer.h"
 #include "commvq/registry/registry.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -65,6 +66,24 @@ std::shared_ptr<const Quantizer> RandomKeyQuantizer(const AttentionShape& shape,
       "layout=", shape.pair_layout == PairLayout::kHalf ? "half" : "interleaved");
   auto q = MakeCommvqKeyQuantizer(
       spec, int64_t{shape.num_kv_heads} * shape.head_dim, std::move(params));
+  EXPECT_THAT(q.status(), IsOk());
+  return std::shared_ptr<const Quantizer>(*std::move(q));
+}
+
+// A commvq_value quantizer (search encoder) with random parameters.
+std::shared_ptr<const Quantizer> RandomValueQuantizer(
+    const AttentionShape& shape, int bits, uint64_t seed) {
+  ValueQuantizerParams params;
+  params.num_kv_heads = shape.num_kv_heads;
+  params.dim = int64_t{shape.num_kv_heads} * shape.head_dim;
+  params.num_code_bits = bits * params.dim;
+  params.codebook = Normal(params.num_code_bits * params.dim, seed);
+  for (float& c : params.codebook) c *= 0.3f;
+  params.channel_scale = Normal(params.dim, seed + 1);
+  for (float& c : params.channel_scale) c = std::abs(c) + 0.5f;
+  auto q = MakeCommvqValueQuantizer(
+      CommvqValueSpec(shape.num_kv_heads, bits, "search"), params.dim,
+      std::move(params));
   EXPECT_THAT(q.status(), IsOk());
   return std::shared_ptr<const Quantizer>(*std::move(q));
 }
@@ -259,6 +278,42 @@ INSTANTIATE_TEST_SUITE_P(
                        ::testing::Values(PairLayout::kHalf,
                                          PairLayout::kInterleaved),
                        ::testing::Values(128), ::testing::Values(3000)));
+
+// group, window, length.
+using ValueParam = std::tuple<int, int, int>;
+
+class CommvqValueCacheTest : public ::testing::TestWithParam<ValueParam> {};
+
+TEST_P(CommvqValueCacheTest, ValuesOnCodesEqualDenseAttentionOverDecoded) {
+  const auto [group, window, length] = GetParam();
+  const AttentionShape shape = Shape(1, 2, group, 64, PairLayout::kInterleaved);
+  const auto codecs = Codecs(shape, RandomKeyQuantizer(shape, 21),
+                             RandomValueQuantizer(shape, 1, 22));
+  ASSERT_NE(codecs->layer(0).value_params, nullptr);
+  const std::vector<float> keys = Normal(length * 128, 23);
+  const std::vector<float> values = Normal(length * 128, 24);
+  const int64_t encoded = std::max(0, length - window);
+  const auto reference =
+      Reference(shape, *codecs, keys, values, length, encoded, encoded);
+  const std::vector<float> queries = Normal(2 * shape.num_heads * 64, 25);
+  for (const AttentionKernels* kernels : AvailableAttentionKernels()) {
+    SCOPED_TRACE(kernels->isa);
+    CompressedKvCacheOptions options;
+    options.window = window;
+    options.page_tokens = 100;
+    options.kernels = kernels;
+    auto cache = *CompressedKvCache::Create(codecs, options);
+    ASSERT_THAT(AppendTokens(*cache, keys, values, 0, length), IsOk());
+    EXPECT_LT(MaxDifference(*cache, *reference, 0, queries,
+                            {length / 2 - 1, length - 1}),
+              kTolerance);
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Shapes, CommvqValueCacheTest,
+    ::testing::Combine(::testing::Values(1, 4), ::testing::Values(0, 128),
+                       ::testing::Values(2, 129, 400)));
 
 TEST(CompressedKvCacheTest, KiviKeepsPartialBlocksInTheWindowAndTruncates) {
   const AttentionShape shape = Shape(2, 2, 2, 64, PairLayout::kInterleaved);
