@@ -15,6 +15,7 @@ APT_PACKAGES=(
   libbenchmark-dev                   # @com_github_google_benchmark
   python3 python3-venv  # testing/ci scripts; reference checks in a venv
   sword-text-web diatheke  # the English text (World English Bible, public domain)
+  rustc cargo golang-go python3-numpy  # tests of the C ABI's Rust, Go and Python bindings
 )
 
 as_root() {
@@ -48,6 +49,10 @@ command -v protoc >/dev/null || fail "protoc not found (protobuf-compiler)"
 [[ -f /usr/include/gtest/gtest.h && -f /usr/include/gmock/gmock.h ]] || fail "GoogleTest headers missing (libgtest-dev, libgmock-dev)"
 [[ -f /usr/include/benchmark/benchmark.h ]] || fail "Google Benchmark headers missing (libbenchmark-dev)"
 command -v clang >/dev/null || fail "clang not found"
+for tool in cargo rustc go; do
+  command -v "$tool" >/dev/null || fail "$tool not found (the bindings' tests need it)"
+done
+python3 -c "import numpy" 2>/dev/null || fail "python3 cannot import numpy (python3-numpy)"
 if [[ -x "${CUDA_PATH:-/usr/local/cuda}/bin/nvcc" ]]; then
   echo "setup: CUDA toolkit at ${CUDA_PATH:-/usr/local/cuda}: CUDA targets will be built" >&2
 else

@@ -55,6 +55,10 @@ absl::Status CheckStructSize(uint32_t struct_size, absl::string_view name,
                              absl::string_view type, size_t abi1_size);
 
 // Checks a public struct argument: not NULL and a valid struct_size.
+// sizeof(T) is every struct's ABI 1.0 size today. When a later 1.x release
+// appends a field, pass the 1.0 size (the new field's offset) instead, and
+// read or write the new field only when struct_size covers it, so programs
+// built against the older header keep working.
 template <typename T>
 absl::Status CheckStruct(const T* s, absl::string_view name,
                          absl::string_view type) {
