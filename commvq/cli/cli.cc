@@ -18,6 +18,7 @@
 #include "commvq/cli/flags.h"
 #include "commvq/cli/model_commands.h"
 #include "commvq/cli/train_commands.h"
+#include "commvq/cli/key_bench_commands.h"
 #include "commvq/cli/progress_bar.h"
 #include "commvq/cli/quantizer_list.h"
 #include "commvq/cli/synthetic_kv.h"
@@ -175,6 +176,18 @@ const std::vector<Command>& Commands() {
        TrainKeysFlags(),
        "",
        &RunTrainKeys},
+      {"bench key-encode",
+       "Benchmark: structured CommVQ key encoding against a blocked-GEMM "
+       "brute force (head_dim 128, h 6, 21 stages).",
+       BenchKeyEncodeFlags(),
+       "",
+       &RunBenchKeyEncode},
+      {"bench key-em",
+       "Benchmark: one key EM stage with structured statistics against the "
+       "dense official algorithm (head_dim 128, h 6).",
+       BenchKeyEmFlags(),
+       "",
+       &RunBenchKeyEm},
       {"info",
        "Validate a codebook file and show its model shape, provenance, "
        "tensors and quantizers.",

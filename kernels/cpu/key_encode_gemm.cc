@@ -77,8 +77,8 @@ double GemmKeyEncoder::ExactDistance(int stage, const float* residual,
   return distance;
 }
 
-void GemmKeyEncoder::EncodeRange(const float* heads, int64_t begin,
-                                 int64_t end, uint16_t* codes) const {
+void GemmKeyEncoder::EncodeRange(const float* heads, int64_t begin, int64_t end,
+                                 uint16_t* codes) const {
   const KeyCodebookShape& shape = stages_.front().shape();
   const int64_t d = shape.head_dim;
   const int64_t num_codes = shape.num_codes();
@@ -88,8 +88,7 @@ void GemmKeyEncoder::EncodeRange(const float* heads, int64_t begin,
   std::vector<int> candidates;
   for (int64_t block = begin; block < end; block += kBlockRows) {
     const int64_t rows = std::min(kBlockRows, end - block);
-    std::copy(heads + block * d, heads + (block + rows) * d,
-              residuals.begin());
+    std::copy(heads + block * d, heads + (block + rows) * d, residuals.begin());
     for (int s = 0; s < stages; ++s) {
       const Stage& stage = packed_[s];
       MatMulTransposed(absl::MakeConstSpan(residuals.data(), rows * d), rows,
@@ -109,9 +108,9 @@ void GemmKeyEncoder::EncodeRange(const float* heads, int64_t begin,
         for (int64_t i = 0; i < d; ++i) {
           x_norm2 += double{residual[i]} * residual[i];
         }
-        const double bound = 2.0 * (d + 4) * kF32Roundoff *
-                             (stage.max_norm2 +
-                              2.0 * std::sqrt(x_norm2) * stage.max_norm);
+        const double bound =
+            2.0 * (d + 4) * kF32Roundoff *
+            (stage.max_norm2 + 2.0 * std::sqrt(x_norm2) * stage.max_norm);
         const double limit = best + 2.0 * bound;
         candidates.clear();
         for (int64_t k = 0; k < num_codes; ++k) {
@@ -136,8 +135,8 @@ void GemmKeyEncoder::EncodeRange(const float* heads, int64_t begin,
   }
 }
 
-void GemmKeyEncoder::EncodeBatch(const float* heads, int64_t n,
-                                 uint16_t* codes, ThreadPool* pool) const {
+void GemmKeyEncoder::EncodeBatch(const float* heads, int64_t n, uint16_t* codes,
+                                 ThreadPool* pool) const {
   const auto encode = [&](int64_t begin, int64_t end) {
     EncodeRange(heads, begin, end, codes);
   };

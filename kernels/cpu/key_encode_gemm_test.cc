@@ -16,20 +16,15 @@ namespace commvq {
 namespace {
 
 using ::commvq::testing::KeyLikeRows;
-using ::commvq::testing::RandomKeyCodebook;
+using ::commvq::testing::RandomKeyStages;
+using ::commvq::testing::TiedKeyRows;
+using ::commvq::testing::TiedKeyStages;
 
 constexpr int kStages = 5;
 
 std::vector<KeyCodebook> RandomStages(const KeyCodebookShape& shape,
                                       uint64_t seed) {
-  std::vector<KeyCodebook> stages;
-  // Later stages fit smaller residuals, as trained ones do.
-  float scale = 1.0f / std::sqrt(static_cast<float>(shape.head_dim));
-  for (int s = 0; s < kStages; ++s) {
-    stages.push_back(RandomKeyCodebook(shape, scale, seed + s));
-    scale *= 0.6f;
-  }
-  return stages;
+  return RandomKeyStages(shape, kStages, seed);
 }
 
 // Expects the oracle's codes for every row of `rows` ([n, head_dim]), with
@@ -100,41 +95,22 @@ TEST_P(GemmKeyEncoderTest, MatchesReferenceOnKeyLikeRows) {
 // The rows include the tied centres themselves and the zero vector.
 TEST_P(GemmKeyEncoderTest, BreaksExactTiesLikeReference) {
   const KeyCodebookShape shape = Shape(16);
-  const int values = shape.num_values();
-  std::vector<KeyCodebook> stages;
-  for (int s = 0; s < kStages; ++s) {
-    const KeyCodebook random = RandomKeyCodebook(shape, 0.3f, 40 + s);
-    std::vector<float> z(random.z().begin(), random.z().end());
-    // Value v copies value v / 2: the upper values repeat lower ones.
-    for (int64_t j = 0; j < shape.num_pairs(); ++j) {
-      for (int v = values / 2; v < values; ++v) {
-        z[(j * values + v) * 2] = z[(j * values + v / 2) * 2];
-        z[(j * values + v) * 2 + 1] = z[(j * values + v / 2) * 2 + 1];
-      }
-    }
-    stages.push_back(*KeyCodebook::Create(shape, std::move(z)));
-  }
-  std::vector<float> rows(shape.head_dim, 0.0f);
-  for (int a = values - 1; a >= values / 2; --a) {
-    std::vector<float> centre(shape.head_dim, 0.0f);
-    stages[0].AddCentre(a, values - 1 - a / 2, centre.data());
-    rows.insert(rows.end(), centre.begin(), centre.end());
-  }
-  const std::vector<float> noise = KeyLikeRows(30, shape.head_dim, 41);
-  rows.insert(rows.end(), noise.begin(), noise.end());
+  const std::vector<KeyCodebook> stages = TiedKeyStages(shape, kStages, 40);
+  const std::vector<float> rows = TiedKeyRows(stages, 41);
   ExpectReferenceCodes(stages, rows);
 }
 
-INSTANTIATE_TEST_SUITE_P(
-    LayoutsAndHalfBits, GemmKeyEncoderTest,
-    ::testing::Values(Case{PairLayout::kHalf, 2}, Case{PairLayout::kHalf, 6},
-                      Case{PairLayout::kInterleaved, 1},
-                      Case{PairLayout::kInterleaved, 4},
-                      Case{PairLayout::kInterleaved, 6}),
-    [](const ::testing::TestParamInfo<Case>& info) {
-      return std::string(PairLayoutName(info.param.layout)) + "_h" +
-             std::to_string(info.param.half_bits);
-    });
+INSTANTIATE_TEST_SUITE_P(LayoutsAndHalfBits, GemmKeyEncoderTest,
+                         ::testing::Values(Case{PairLayout::kHalf, 2},
+                                           Case{PairLayout::kHalf, 6},
+                                           Case{PairLayout::kInterleaved, 1},
+                                           Case{PairLayout::kInterleaved, 4},
+                                           Case{PairLayout::kInterleaved, 6}),
+                         [](const ::testing::TestParamInfo<Case>& info) {
+                           return std::string(
+                                      PairLayoutName(info.param.layout)) +
+                                  "_h" + std::to_string(info.param.half_bits);
+                         });
 
 }  // namespace
 }  // namespace commvq

@@ -41,5 +41,49 @@ std::vector<float> KeyLikeRows(int64_t rows, int64_t head_dim, uint64_t seed) {
   return x;
 }
 
+std::vector<KeyCodebook> RandomKeyStages(const KeyCodebookShape& shape,
+                                         int stages, uint64_t seed) {
+  std::vector<KeyCodebook> codebooks;
+  float scale = 1.0f / std::sqrt(static_cast<float>(shape.head_dim));
+  for (int s = 0; s < stages; ++s) {
+    codebooks.push_back(RandomKeyCodebook(shape, scale, seed + s));
+    scale *= 0.6f;
+  }
+  return codebooks;
+}
+
+std::vector<KeyCodebook> TiedKeyStages(const KeyCodebookShape& shape,
+                                       int stages, uint64_t seed) {
+  const int values = shape.num_values();
+  std::vector<KeyCodebook> codebooks;
+  for (int s = 0; s < stages; ++s) {
+    const KeyCodebook random = RandomKeyCodebook(shape, 0.3f, seed + s);
+    std::vector<float> z(random.z().begin(), random.z().end());
+    for (int64_t j = 0; j < shape.num_pairs(); ++j) {
+      for (int v = values / 2; v < values; ++v) {
+        z[(j * values + v) * 2] = z[(j * values + v / 2) * 2];
+        z[(j * values + v) * 2 + 1] = z[(j * values + v / 2) * 2 + 1];
+      }
+    }
+    codebooks.push_back(*KeyCodebook::Create(shape, std::move(z)));
+  }
+  return codebooks;
+}
+
+std::vector<float> TiedKeyRows(const std::vector<KeyCodebook>& stages,
+                               uint64_t seed) {
+  const KeyCodebookShape& shape = stages.front().shape();
+  const int values = shape.num_values();
+  std::vector<float> rows(shape.head_dim, 0.0f);
+  for (int a = values - 1; a >= values / 2; --a) {
+    std::vector<float> centre(shape.head_dim, 0.0f);
+    stages[0].AddCentre(a, values - 1 - a / 2, centre.data());
+    rows.insert(rows.end(), centre.begin(), centre.end());
+  }
+  const std::vector<float> noise = KeyLikeRows(30, shape.head_dim, seed);
+  rows.insert(rows.end(), noise.begin(), noise.end());
+  return rows;
+}
+
 }  // namespace testing
 }  // namespace commvq

@@ -1,95 +1,307 @@
 #include "commvq/quantizer/commvq_key/structured_encode.h"
 
 #include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <limits>
 #include <vector>
 
 #include "commvq/base/pair_layout.h"
 #include "commvq/base/thread_pool.h"
 
 namespace commvq {
+namespace key_encode_internal {
 
-StructuredKeyEncoder::StructuredKeyEncoder(
-    absl::Span<const KeyCodebook> stages)
-    : stages_(stages) {
+// Arguments of the f32 filter kernel, compiled twice (baseline, AVX2).
+struct FilterArgs {
+  int64_t pairs;
+  int values;
+  int padded;          // values rounded up to kLanes
+  const float* xt;     // [pairs, padded]: x_j[v], zero past `values`
+  const float* yt;     // [pairs, padded]: y_j[v]
+  const float* norms;  // [padded]: A[v], +inf past `values`
+  const float* cross;  // [values, padded]: X[a][b], zero past `values`
+  const float* r1;     // [pairs]: the residual's first channel of each pair
+  const float* r2;     // [pairs]: its second channel
+  float* fa;           // [padded] (written): A[a] - 2 f(a)
+  float* gb;           // [padded] (written): A[b] - 2 g(b)
+  float* row_best;     // [values] (written): min over b of the score of (a, b)
+};
+
+}  // namespace key_encode_internal
+
+namespace {
+
+using key_encode_internal::FilterArgs;
+
+// f32 lanes processed side by side: two 8-lane vectors (one AVX register,
+// or two SSE registers in the baseline build). Tables are padded to a
+// multiple of it.
+constexpr int kLanes = 16;
+
+// f32 unit roundoff.
+constexpr double kF32Roundoff = 1.0 / (1 << 24);
+
+// GCC/Clang vector extension: the same source compiles to SSE or AVX
+// depending on the function's target, and no sum is reordered (each lane is
+// its own plain sum). Kept to locals of the kernel (never a parameter or
+// return value, whose ABI would differ between the two builds).
+typedef float Vec8 __attribute__((vector_size(32)));
+
+// The f32 scores of all codes, reduced to each row's minimum; returns the
+// smallest.
+inline float FilterKernel(const FilterArgs& args) {
+  for (int v0 = 0; v0 < args.padded; v0 += kLanes) {
+    // Separate variables (not arrays) keep the accumulators in registers.
+    Vec8 f0 = {}, f1 = {}, g0 = {}, g1 = {};
+    for (int64_t j = 0; j < args.pairs; ++j) {
+      const float p = args.r1[j];
+      const float q = args.r2[j];
+      const float* x = args.xt + j * args.padded + v0;
+      const float* y = args.yt + j * args.padded + v0;
+      Vec8 x0, x1, y0, y1;
+      std::memcpy(&x0, x, sizeof(Vec8));
+      std::memcpy(&x1, x + 8, sizeof(Vec8));
+      std::memcpy(&y0, y, sizeof(Vec8));
+      std::memcpy(&y1, y + 8, sizeof(Vec8));
+      f0 += p * x0 + q * y0;
+      f1 += p * x1 + q * y1;
+      g0 += q * x0 - p * y0;
+      g1 += q * x1 - p * y1;
+    }
+    Vec8 n0, n1;
+    std::memcpy(&n0, args.norms + v0, sizeof(Vec8));
+    std::memcpy(&n1, args.norms + v0 + 8, sizeof(Vec8));
+    const Vec8 fa0 = n0 - 2.0f * f0;
+    const Vec8 fa1 = n1 - 2.0f * f1;
+    const Vec8 gb0 = n0 - 2.0f * g0;
+    const Vec8 gb1 = n1 - 2.0f * g1;
+    std::memcpy(args.fa + v0, &fa0, sizeof(Vec8));
+    std::memcpy(args.fa + v0 + 8, &fa1, sizeof(Vec8));
+    std::memcpy(args.gb + v0, &gb0, sizeof(Vec8));
+    std::memcpy(args.gb + v0 + 8, &gb1, sizeof(Vec8));
+  }
+  float best = std::numeric_limits<float>::infinity();
+  for (int a = 0; a < args.values; ++a) {
+    const float* row = args.cross + a * args.padded;
+    const float inf = std::numeric_limits<float>::infinity();
+    Vec8 m = {inf, inf, inf, inf, inf, inf, inf, inf};
+    for (int b0 = 0; b0 < args.padded; b0 += 8) {
+      Vec8 gb;
+      Vec8 cross;
+      std::memcpy(&gb, args.gb + b0, sizeof(Vec8));
+      std::memcpy(&cross, row + b0, sizeof(Vec8));
+      const Vec8 s = gb + cross;
+      m = s < m ? s : m;
+    }
+    // Horizontal minimum in three shuffle steps.
+    typedef int Mask8 __attribute__((vector_size(32)));
+    Vec8 t = __builtin_shuffle(m, Mask8{4, 5, 6, 7, 0, 1, 2, 3});
+    m = t < m ? t : m;
+    t = __builtin_shuffle(m, Mask8{2, 3, 0, 1, 6, 7, 4, 5});
+    m = t < m ? t : m;
+    t = __builtin_shuffle(m, Mask8{1, 0, 3, 2, 5, 4, 7, 6});
+    m = t < m ? t : m;
+    args.row_best[a] = args.fa[a] + m[0];
+    best = std::min(best, args.row_best[a]);
+  }
+  return best;
+}
+
+float FilterBaseline(const FilterArgs& args) { return FilterKernel(args); }
+
+#if defined(__x86_64__) && defined(__GNUC__)
+#define CVQ_KEY_ENCODE_HAS_AVX2 1
+// `flatten` inlines the whole kernel, so all of it is compiled for AVX2. No
+// -mavx2 for the file: nothing else may use AVX2 instructions. Dispatch is
+// an explicit CPU check (target_clones' ifunc resolver runs before the
+// sanitizer runtimes start).
+__attribute__((target("avx2"), flatten)) float FilterAvx2(
+    const FilterArgs& args) {
+  return FilterKernel(args);
+}
+#else
+#define CVQ_KEY_ENCODE_HAS_AVX2 0
+#endif
+
+using FilterFn = float (*)(const FilterArgs&);
+
+FilterFn PickFilter() {
+#if CVQ_KEY_ENCODE_HAS_AVX2
+  __builtin_cpu_init();
+  if (__builtin_cpu_supports("avx2")) return &FilterAvx2;
+#endif
+  return &FilterBaseline;
+}
+
+}  // namespace
+
+struct StructuredKeyEncoder::Scratch {
+  explicit Scratch(int64_t pairs, int padded)
+      : r1(pairs), r2(pairs), fa(padded), gb(padded), row_best(padded) {}
+  std::vector<float> r1, r2, fa, gb, row_best;
+};
+
+StructuredKeyEncoder::StructuredKeyEncoder(absl::Span<const KeyCodebook> stages)
+    : stages_(stages), filter_(PickFilter()) {
+  const KeyCodebookShape& shape = this->shape();
+  const int64_t pairs = shape.num_pairs();
+  const int values = shape.num_values();
+  padded_ = (values + kLanes - 1) / kLanes * kLanes;
+  for (int64_t j = 0; j < pairs; ++j) {
+    first_.push_back(PairFirstChannel(shape.layout, shape.head_dim, j));
+    second_.push_back(PairSecondChannel(shape.layout, shape.head_dim, j));
+  }
   for (const KeyCodebook& codebook : stages_) {
-    const KeyCodebookShape& shape = codebook.shape();
-    const int values = shape.num_values();
-    std::vector<double> norms(values, 0.0);
-    std::vector<double> cross(values * values, 0.0);
-    for (int64_t j = 0; j < shape.num_pairs(); ++j) {
+    Tables t;
+    t.norms.assign(values, 0.0);
+    t.cross.assign(values * values, 0.0);
+    t.xt.assign(pairs * padded_, 0.0f);
+    t.yt.assign(pairs * padded_, 0.0f);
+    t.by_value.resize(values * pairs * 2);
+    for (int64_t j = 0; j < pairs; ++j) {
       for (int a = 0; a < values; ++a) {
         const double xa = codebook.x(j, a);
         const double ya = codebook.y(j, a);
-        norms[a] += xa * xa + ya * ya;
+        t.xt[j * padded_ + a] = codebook.x(j, a);
+        t.yt[j * padded_ + a] = codebook.y(j, a);
+        t.by_value[(a * pairs + j) * 2] = codebook.x(j, a);
+        t.by_value[(a * pairs + j) * 2 + 1] = codebook.y(j, a);
+        t.norms[a] += xa * xa + ya * ya;
         for (int b = 0; b < values; ++b) {
-          cross[a * values + b] +=
-              2.0 * (ya * double{codebook.x(j, b)} -
-                     xa * double{codebook.y(j, b)});
+          t.cross[a * values + b] += 2.0 * (ya * double{codebook.x(j, b)} -
+                                            xa * double{codebook.y(j, b)});
         }
       }
     }
-    norms_.push_back(std::move(norms));
-    cross_.push_back(std::move(cross));
+    t.norms_f.assign(padded_, std::numeric_limits<float>::infinity());
+    t.cross_f.assign(values * padded_, 0.0f);
+    for (int a = 0; a < values; ++a) {
+      t.norms_f[a] = static_cast<float>(t.norms[a]);
+      t.max_norm2 = std::max(t.max_norm2, t.norms[a]);
+      for (int b = 0; b < values; ++b) {
+        t.cross_f[a * padded_ + b] =
+            static_cast<float>(t.cross[a * values + b]);
+        t.max_cross = std::max(t.max_cross, std::abs(t.cross[a * values + b]));
+      }
+    }
+    tables_.push_back(std::move(t));
   }
 }
 
+double StructuredKeyEncoder::HalfTerm(int stage, const Scratch& scratch, int v,
+                                      bool second_half) const {
+  const Tables& t = tables_[stage];
+  const int64_t pairs = static_cast<int64_t>(first_.size());
+  const float* z = t.by_value.data() + v * pairs * 2;
+  double sum = 0.0;
+  for (int64_t j = 0; j < pairs; ++j) {
+    const double r1 = scratch.r1[j];
+    const double r2 = scratch.r2[j];
+    const double x = z[2 * j];
+    const double y = z[2 * j + 1];
+    sum += second_half ? r2 * x - r1 * y : r1 * x + r2 * y;
+  }
+  return t.norms[v] - 2.0 * sum;
+}
+
 uint16_t StructuredKeyEncoder::Nearest(int stage, const float* residual,
-                                       double* halves) const {
-  const KeyCodebook& codebook = stages_[stage];
-  const KeyCodebookShape& shape = codebook.shape();
-  const int values = shape.num_values();
-  // f(a) and g(b) first, accumulated pair by pair over all values at once.
-  double* f = halves;
-  double* g = halves + values;
-  std::fill(halves, halves + 2 * values, 0.0);
-  const float* z = codebook.z().data();
-  for (int64_t j = 0; j < shape.num_pairs(); ++j) {
-    const double r1 =
-        residual[PairFirstChannel(shape.layout, shape.head_dim, j)];
-    const double r2 =
-        residual[PairSecondChannel(shape.layout, shape.head_dim, j)];
-    const float* zj = z + j * values * 2;
-    for (int v = 0; v < values; ++v) {
-      const double x = zj[2 * v];
-      const double y = zj[2 * v + 1];
-      f[v] += r1 * x + r2 * y;
-      g[v] += r2 * x - r1 * y;
-    }
+                                       Scratch* scratch) const {
+  const Tables& t = tables_[stage];
+  const int values = shape().num_values();
+  const int64_t pairs = static_cast<int64_t>(first_.size());
+  double r_norm2 = 0.0;
+  for (int64_t j = 0; j < pairs; ++j) {
+    scratch->r1[j] = residual[first_[j]];
+    scratch->r2[j] = residual[second_[j]];
+    r_norm2 += double{scratch->r1[j]} * scratch->r1[j] +
+               double{scratch->r2[j]} * scratch->r2[j];
   }
-  // Then the per-half score terms A - 2f and A - 2g.
-  const std::vector<double>& norms = norms_[stage];
-  for (int v = 0; v < values; ++v) {
-    f[v] = norms[v] - 2.0 * f[v];
-    g[v] = norms[v] - 2.0 * g[v];
-  }
-  const double* cross = cross_[stage].data();
-  int best = 0;
-  double best_score = f[0] + g[0] + cross[0];
-  // Code order with a strict comparison: ties keep the lowest code.
+  const FilterArgs args{pairs,
+                        values,
+                        padded_,
+                        t.xt.data(),
+                        t.yt.data(),
+                        t.norms_f.data(),
+                        t.cross_f.data(),
+                        scratch->r1.data(),
+                        scratch->r2.data(),
+                        scratch->fa.data(),
+                        scratch->gb.data(),
+                        scratch->row_best.data()};
+  const float best = filter_(args);
+  // Error bound of every f32 score (see structured_encode.h): f and g are
+  // length-head_dim dot products bounded by ||r|| sqrt(max A); the stored
+  // A and X and the three additions round once each.
+  const double half_max = t.max_norm2 + 2.0 * std::sqrt(r_norm2 * t.max_norm2);
+  const double magnitude = 2.0 * half_max + t.max_cross;
+  const double bound = 2.0 * (2 * pairs + 16) * kF32Roundoff * 2.0 * magnitude;
+  const double limit = best + 2.0 * bound;
+  // Exact rescoring of the candidates in code order with a strict
+  // comparison: ties keep the lowest code, as the double scan over all
+  // codes did.
+  int best_code = -1;
+  double best_score = 0.0;
   for (int a = 0; a < values; ++a) {
-    const double* row = cross + a * values;
+    if (scratch->row_best[a] > limit) continue;
+    const float* row = t.cross_f.data() + a * padded_;
+    double fa = 0.0;
+    bool have_fa = false;
     for (int b = 0; b < values; ++b) {
-      const double score = f[a] + g[b] + row[b];
-      if (score < best_score) {
+      if (scratch->fa[a] + (scratch->gb[b] + row[b]) > limit) continue;
+      if (!have_fa) {
+        fa = HalfTerm(stage, *scratch, a, /*second_half=*/false);
+        have_fa = true;
+      }
+      const double score = fa +
+                           HalfTerm(stage, *scratch, b, /*second_half=*/true) +
+                           t.cross[a * values + b];
+      if (best_code < 0 || score < best_score) {
         best_score = score;
-        best = a * values + b;
+        best_code = a * values + b;
       }
     }
   }
-  return static_cast<uint16_t>(best);
+  return static_cast<uint16_t>(best_code);
 }
 
 void StructuredKeyEncoder::Encode(const float* head, uint16_t* codes,
                                   float* residual) const {
   const KeyCodebookShape& shape = this->shape();
   std::vector<float> r(head, head + shape.head_dim);
-  std::vector<double> halves(2 * shape.num_values());
+  Scratch scratch(shape.num_pairs(), padded_);
   for (int s = 0; s < num_stages(); ++s) {
-    codes[s] = Nearest(s, r.data(), halves.data());
+    codes[s] = Nearest(s, r.data(), &scratch);
     stages_[s].SubtractCentre(KeyCodeA(codes[s], shape.half_bits),
                               KeyCodeB(codes[s], shape.half_bits), r.data());
   }
   if (residual != nullptr) std::copy(r.begin(), r.end(), residual);
+}
+
+void StructuredKeyEncoder::EncodeRows(const float* heads, int64_t n,
+                                      uint16_t* codes) const {
+  // Rows encoded stage by stage together: one stage's tables (48 KiB at
+  // h = 6, head_dim 128) serve all of them while in cache, instead of
+  // every stage's tables (1 MiB for 21 stages) cycling through per row.
+  constexpr int64_t kBlockRows = 16;
+  const KeyCodebookShape& shape = this->shape();
+  const int64_t d = shape.head_dim;
+  const int stages = num_stages();
+  std::vector<float> residuals(kBlockRows * d);
+  Scratch scratch(shape.num_pairs(), padded_);
+  for (int64_t block = 0; block < n; block += kBlockRows) {
+    const int64_t rows = std::min(kBlockRows, n - block);
+    std::copy(heads + block * d, heads + (block + rows) * d, residuals.begin());
+    for (int s = 0; s < stages; ++s) {
+      for (int64_t r = 0; r < rows; ++r) {
+        float* residual = &residuals[r * d];
+        const uint16_t code = Nearest(s, residual, &scratch);
+        codes[(block + r) * stages + s] = code;
+        stages_[s].SubtractCentre(KeyCodeA(code, shape.half_bits),
+                                  KeyCodeB(code, shape.half_bits), residual);
+      }
+    }
+  }
 }
 
 void SubtractNearestCentres(const KeyCodebook& codebook, float* residuals,

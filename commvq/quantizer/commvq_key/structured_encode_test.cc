@@ -14,20 +14,15 @@ namespace commvq {
 namespace {
 
 using ::commvq::testing::KeyLikeRows;
-using ::commvq::testing::RandomKeyCodebook;
+using ::commvq::testing::RandomKeyStages;
+using ::commvq::testing::TiedKeyRows;
+using ::commvq::testing::TiedKeyStages;
 
 constexpr int kStages = 4;
 
 std::vector<KeyCodebook> RandomStages(const KeyCodebookShape& shape,
                                       uint64_t seed) {
-  std::vector<KeyCodebook> stages;
-  // Later stages fit smaller residuals.
-  float scale = 1.0f / std::sqrt(static_cast<float>(shape.head_dim));
-  for (int s = 0; s < kStages; ++s) {
-    stages.push_back(RandomKeyCodebook(shape, scale, seed + s));
-    scale *= 0.6f;
-  }
-  return stages;
+  return RandomKeyStages(shape, kStages, seed);
 }
 
 // Expects identical codes of both encoders for every row of `rows`
@@ -80,9 +75,9 @@ TEST_P(StructuredEncodeTest, MatchesReferenceOnKeyLikeRows) {
   for (int64_t head_dim : {64, 128}) {
     SCOPED_TRACE(head_dim);
     const KeyCodebookShape shape = Shape(head_dim);
-    ExpectSameCodes(RandomStages(shape, 30),
-                    KeyLikeRows(GetParam().half_bits == 6 ? 40 : 150, head_dim,
-                                31));
+    ExpectSameCodes(
+        RandomStages(shape, 30),
+        KeyLikeRows(GetParam().half_bits == 6 ? 40 : 150, head_dim, 31));
   }
 }
 
@@ -93,28 +88,8 @@ TEST_P(StructuredEncodeTest, MatchesReferenceOnKeyLikeRows) {
 TEST_P(StructuredEncodeTest, BreaksExactTiesLikeReference) {
   const KeyCodebookShape shape = Shape(16);
   const int values = shape.num_values();
-  std::vector<KeyCodebook> stages;
-  for (int s = 0; s < kStages; ++s) {
-    const KeyCodebook random = RandomKeyCodebook(shape, 0.3f, 40 + s);
-    std::vector<float> z(random.z().begin(), random.z().end());
-    // Value v copies value v / 2 (and, with h = 1, value 1 copies 0): the
-    // upper values repeat lower ones.
-    for (int64_t j = 0; j < shape.num_pairs(); ++j) {
-      for (int v = values / 2; v < values; ++v) {
-        z[(j * values + v) * 2] = z[(j * values + v / 2) * 2];
-        z[(j * values + v) * 2 + 1] = z[(j * values + v / 2) * 2 + 1];
-      }
-    }
-    stages.push_back(*KeyCodebook::Create(shape, std::move(z)));
-  }
-  std::vector<float> rows(shape.head_dim, 0.0f);
-  for (int a = values - 1; a >= values / 2; --a) {
-    std::vector<float> centre(shape.head_dim, 0.0f);
-    stages[0].AddCentre(a, values - 1 - a / 2, centre.data());
-    rows.insert(rows.end(), centre.begin(), centre.end());
-  }
-  const std::vector<float> noise = KeyLikeRows(30, shape.head_dim, 41);
-  rows.insert(rows.end(), noise.begin(), noise.end());
+  const std::vector<KeyCodebook> stages = TiedKeyStages(shape, kStages, 40);
+  const std::vector<float> rows = TiedKeyRows(stages, 41);
   ExpectSameCodes(stages, rows);
 
   // The tied centre (v, w) with v >= values / 2 is never chosen over its
@@ -146,19 +121,34 @@ TEST_P(StructuredEncodeTest, ResidualIsWhatTheLastStageLeft) {
   EXPECT_EQ(residual, expected);
 }
 
-INSTANTIATE_TEST_SUITE_P(
-    LayoutsAndHalfBits, StructuredEncodeTest,
-    ::testing::Values(Case{PairLayout::kHalf, 2},
-                      Case{PairLayout::kHalf, 4},
-                      Case{PairLayout::kHalf, 6},
-                      Case{PairLayout::kInterleaved, 1},
-                      Case{PairLayout::kInterleaved, 2},
-                      Case{PairLayout::kInterleaved, 4},
-                      Case{PairLayout::kInterleaved, 6}),
-    [](const ::testing::TestParamInfo<Case>& info) {
-      return std::string(PairLayoutName(info.param.layout)) + "_h" +
-             std::to_string(info.param.half_bits);
-    });
+// 37 rows: two whole blocks of EncodeRows and a partial one.
+TEST_P(StructuredEncodeTest, EncodeRowsMatchesEncode) {
+  const KeyCodebookShape shape = Shape(32);
+  const std::vector<KeyCodebook> stages = RandomStages(shape, 60);
+  const std::vector<float> rows = KeyLikeRows(37, shape.head_dim, 61);
+  const StructuredKeyEncoder encoder(stages);
+  std::vector<uint16_t> batch(37 * kStages);
+  encoder.EncodeRows(rows.data(), 37, batch.data());
+  std::vector<uint16_t> one_by_one(37 * kStages);
+  for (int64_t i = 0; i < 37; ++i) {
+    encoder.Encode(&rows[i * shape.head_dim], &one_by_one[i * kStages]);
+  }
+  EXPECT_EQ(batch, one_by_one);
+}
+
+INSTANTIATE_TEST_SUITE_P(LayoutsAndHalfBits, StructuredEncodeTest,
+                         ::testing::Values(Case{PairLayout::kHalf, 2},
+                                           Case{PairLayout::kHalf, 4},
+                                           Case{PairLayout::kHalf, 6},
+                                           Case{PairLayout::kInterleaved, 1},
+                                           Case{PairLayout::kInterleaved, 2},
+                                           Case{PairLayout::kInterleaved, 4},
+                                           Case{PairLayout::kInterleaved, 6}),
+                         [](const ::testing::TestParamInfo<Case>& info) {
+                           return std::string(
+                                      PairLayoutName(info.param.layout)) +
+                                  "_h" + std::to_string(info.param.half_bits);
+                         });
 
 }  // namespace
 }  // namespace commvq
