@@ -21,6 +21,7 @@
 #include "commvq/cli/key_bench_commands.h"
 #include "commvq/cli/progress_bar.h"
 #include "commvq/cli/quantizer_list.h"
+#include "commvq/cli/reproduce.h"
 #include "commvq/cli/synthetic_kv.h"
 #include "commvq/registry/plugin_loader.h"
 #include "commvq/registry/registry.h"
@@ -188,6 +189,15 @@ const std::vector<Command>& Commands() {
        BenchKeyEmFlags(),
        "",
        &RunBenchKeyEm},
+      {"reproduce",
+       "The main job: train CommVQ on a model's KV cache and compare it with "
+       "fp16, KIVI, int4, fp8 and residual VQ (perplexity, passkey, errors, "
+       "memory, speed); writes report.md, report.json and plots.",
+       ReproduceFlags(),
+       "",
+       [](const ParsedFlags& flags, absl::string_view, const CliIo& io) {
+         return RunReproduce(flags, io, &RunCli);
+       }},
       {"info",
        "Validate a codebook file and show its model shape, provenance, "
        "tensors and quantizers.",

@@ -37,8 +37,14 @@ std::string Block(const std::string& name, const std::string& rows) {
 
 PlotScript PplPlot(const ReproductionReport& report) {
   std::string windowed, window0;
+  double lowest = HUGE_VAL, highest = 0;
   for (const MethodResult& m : report.methods) {
     if (!std::isfinite(m.bits_per_element)) continue;
+    for (double ppl : {m.ppl, m.ppl_window0}) {
+      if (!std::isfinite(ppl)) continue;
+      lowest = std::min(lowest, ppl);
+      highest = std::max(highest, ppl);
+    }
     if (std::isfinite(m.ppl)) {
       absl::StrAppendFormat(&windowed, "\"%s\" %.4f %.5f\n", m.name,
                             m.bits_per_element, m.ppl);
@@ -57,6 +63,12 @@ PlotScript PplPlot(const ReproductionReport& report) {
                        "perplexity (decode mode)");
   absl::StrAppend(&plot.script, "set logscale x 2\nset xrange [0.7:24]\n",
                   "set offsets 0, 0, graph 0.05, graph 0.05\n");
+  // A method that breaks the model (window 0 at 1 bit) would squash the
+  // others into one line.
+  if (highest > 3 * lowest) {
+    absl::StrAppend(&plot.script, "set logscale y\n",
+                    "set ylabel 'perplexity (decode mode, log scale)'\n");
+  }
   std::vector<std::string> series;
   if (!windowed.empty()) {
     absl::StrAppend(&plot.script, Block("windowed", windowed));

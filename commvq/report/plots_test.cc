@@ -47,6 +47,8 @@ TEST(PlotsTest, ScriptsHoldTheDataOfMethodsThatHaveIt) {
   // No method has decode timings: no decode plot.
   ASSERT_EQ(plots.size(), 2u);
   EXPECT_EQ(plots[0].png, "ppl_vs_bits.png");
+  // ppl 10 to 60: a log scale keeps the low ones apart.
+  EXPECT_THAT(plots[0].script, HasSubstr("set logscale y"));
   EXPECT_THAT(plots[0].script, HasSubstr("set output 'ppl_vs_bits.png'"));
   EXPECT_THAT(plots[0].script, HasSubstr("\"kivi-1\" 2.0000 30.00000"));
   EXPECT_THAT(plots[0].script, HasSubstr("\"kivi-1\" 2.0000 60.00000"));

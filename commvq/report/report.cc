@@ -51,7 +51,7 @@ Goal MakeGoal(std::string description, bool known, bool met,
   Goal goal;
   goal.description = std::move(description);
   goal.state = !known ? Goal::kUnknown : met ? Goal::kMet : Goal::kNotMet;
-  goal.detail = std::move(detail);
+  goal.detail = known ? std::move(detail) : "a measurement is missing";
   return goal;
 }
 
@@ -173,7 +173,8 @@ std::string ReportTable(const ReproductionReport& report) {
        "ppl (window 0)", "passkey", "key rel MSE", "value rel MSE",
        "attn out err",
        absl::StrCat("KV MiB @ ", report.max_context),
-       absl::StrCat("decode us @ ", decode_context)}};
+       decode_context > 0 ? absl::StrCat("decode us @ ", decode_context)
+                          : "decode us"}};
   for (const MethodResult& m : report.methods) {
     double decode_us = kMissing;
     for (const DecodeTiming& t : m.decode) {
