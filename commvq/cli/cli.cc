@@ -18,6 +18,7 @@
 #include "commvq/cli/flags.h"
 #include "commvq/cli/model_commands.h"
 #include "commvq/cli/train_commands.h"
+#include "commvq/cli/value_commands.h"
 #include "commvq/cli/key_bench_commands.h"
 #include "commvq/cli/progress_bar.h"
 #include "commvq/cli/quantizer_list.h"
@@ -183,6 +184,19 @@ const std::vector<Command>& Commands() {
        BenchKeyEncodeFlags(),
        "",
        &RunBenchKeyEncode},
+      {"train-values",
+       "Train CommVQ value codebooks (least squares with the search "
+       "encoder, optionally the mlp encoder) on a KV dump and add "
+       "quantizers layer.<i>.value to a codebook file.",
+       TrainValuesFlags(),
+       "",
+       &RunTrainValues},
+      {"bench value-encode",
+       "Benchmark: the mlp and search encoders of commvq_value at d 1024, "
+       "1 and 2 bits (synthetic values): tokens/s and relative MSE.",
+       BenchValueEncodeFlags(),
+       "",
+       &RunBenchValueEncode},
       {"bench key-em",
        "Benchmark: one key EM stage with structured statistics against the "
        "dense official algorithm (head_dim 128, h 6).",

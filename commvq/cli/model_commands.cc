@@ -258,6 +258,9 @@ std::vector<FlagDef> EvalKvFlags() {
                      "codebook file (train-keys) instead of --keys."),
           StringFlag("values", "SPEC", "Value quantizer.",
                      "kivi:mode=value,bits=2"),
+          StringFlag("value_codebooks", "FILE",
+                     "Use the trained value quantizers layer.<i>.value of "
+                     "this codebook file (train-values) instead of --values."),
           StringFlag("layers", "LIST",
                      "Comma-separated layers, e.g. 0,10,20 (default: all)."),
           IntFlag("train_tokens", "Calibration tokens to train on (0: all).",
@@ -291,11 +294,18 @@ absl::Status RunEvalKv(const ParsedFlags& flags, absl::string_view,
                          CodebookFile::Open(UserPath(
                              GetStringOr(flags, "key_codebooks", ""))));
   }
+  std::optional<CodebookFile> value_codebooks;
+  if (flags.Has("value_codebooks")) {
+    CVQ_ASSIGN_OR_RETURN(value_codebooks,
+                         CodebookFile::Open(UserPath(
+                             GetStringOr(flags, "value_codebooks", ""))));
+  }
   ThreadPool pool(Threads(flags));
   KvQualityOptions options;
   options.key_spec = GetStringOr(flags, "keys", "kivi:mode=key,bits=2");
   options.key_codebooks = key_codebooks ? &*key_codebooks : nullptr;
   options.value_spec = GetStringOr(flags, "values", "kivi:mode=value,bits=2");
+  options.value_codebooks = value_codebooks ? &*value_codebooks : nullptr;
   CVQ_ASSIGN_OR_RETURN(options.layers, GetIntList(flags, "layers"));
   options.max_train_tokens = flags.GetInt("train_tokens");
   options.max_eval_tokens = flags.GetInt("eval_tokens");

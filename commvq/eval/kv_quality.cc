@@ -414,6 +414,29 @@ absl::StatusOr<std::unique_ptr<Quantizer>> TrainOn(
   return quantizer;
 }
 
+// The layer's quantizer "layer.<i>.<role>" from `codebooks` when it is set,
+// else trained from `spec` on the first n rows of `calibration`.
+absl::StatusOr<std::unique_ptr<Quantizer>> LoadOrTrain(
+    const CodebookFile* codebooks, absl::string_view role,
+    absl::string_view option_name, const std::string& spec, int layer,
+    const SafetensorsTensor& calibration, int64_t n, int64_t dim,
+    const KvQualityOptions& options) {
+  if (codebooks == nullptr) {
+    return TrainOn(option_name, spec, layer, ReadRows(calibration, n), n, dim,
+                   options);
+  }
+  CVQ_ASSIGN_OR_RETURN(
+      std::unique_ptr<Quantizer> quantizer,
+      codebooks->LoadQuantizer(absl::StrCat("layer.", layer, ".", role)));
+  if (quantizer->dim() != dim) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(role, " codebooks of layer ", layer, " have dim ",
+                     quantizer->dim(), " but the dumps' ", role, "s have ",
+                     dim));
+  }
+  return quantizer;
+}
+
 int64_t Gcd(int64_t a, int64_t b) { return b == 0 ? a : Gcd(b, a % b); }
 
 std::string JsonString(absl::string_view s) {
@@ -468,9 +491,11 @@ absl::StatusOr<std::vector<LayerQuality>> MeasureKvQuality(
         QuantizerRegistry::Default().Resolve(options.key_spec).status(),
         absl::StrCat("key_spec \"", options.key_spec, "\"")));
   }
-  CVQ_RETURN_IF_ERROR(Prefix(
-      QuantizerRegistry::Default().Resolve(options.value_spec).status(),
-      absl::StrCat("value_spec \"", options.value_spec, "\"")));
+  if (options.value_codebooks == nullptr) {
+    CVQ_RETURN_IF_ERROR(Prefix(
+        QuantizerRegistry::Default().Resolve(options.value_spec).status(),
+        absl::StrCat("value_spec \"", options.value_spec, "\"")));
+  }
 
   std::vector<int> layers = options.layers;
   if (layers.empty()) {
@@ -518,29 +543,17 @@ absl::StatusOr<std::vector<LayerQuality>> MeasureKvQuality(
     if (options.max_train_tokens > 0) {
       q.train_tokens = std::min(q.train_tokens, options.max_train_tokens);
     }
-    std::unique_ptr<Quantizer> key_quantizer;
-    if (options.key_codebooks != nullptr) {
-      CVQ_ASSIGN_OR_RETURN(key_quantizer,
-                           options.key_codebooks->LoadQuantizer(
-                               absl::StrCat("layer.", layer, ".key")));
-      if (key_quantizer->dim() != dim) {
-        return absl::InvalidArgumentError(absl::StrCat(
-            "key codebooks of layer ", layer, " have dim ",
-            key_quantizer->dim(), " but the dumps' keys have ", dim));
-      }
-    } else {
-      CVQ_ASSIGN_OR_RETURN(
-          key_quantizer,
-          TrainOn("key_spec", options.key_spec, layer,
-                  ReadRows(*calibration[li].keys, q.train_tokens),
-                  q.train_tokens, dim, options));
-    }
+    CVQ_ASSIGN_OR_RETURN(
+        std::unique_ptr<Quantizer> key_quantizer,
+        LoadOrTrain(options.key_codebooks, "key", "key_spec", options.key_spec,
+                    layer, *calibration[li].keys, q.train_tokens, dim,
+                    options));
     report(li, 0.4);
     CVQ_ASSIGN_OR_RETURN(
         std::unique_ptr<Quantizer> value_quantizer,
-        TrainOn("value_spec", options.value_spec, layer,
-                ReadRows(*calibration[li].values, q.train_tokens),
-                q.train_tokens, dim, options));
+        LoadOrTrain(options.value_codebooks, "value", "value_spec",
+                    options.value_spec, layer, *calibration[li].values,
+                    q.train_tokens, dim, options));
     report(li, 0.8);
     q.key_spec = key_quantizer->spec();
     q.value_spec = value_quantizer->spec();

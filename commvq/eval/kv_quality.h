@@ -44,6 +44,9 @@ struct KvQualityOptions {
   // (e.g. written by `commvq train-keys`).
   const CodebookFile* key_codebooks = nullptr;
   std::string value_spec = "fp16";
+  // Likewise for values: quantizer "layer.<i>.value" of this codebook file
+  // (e.g. written by `commvq train-values`) instead of value_spec.
+  const CodebookFile* value_codebooks = nullptr;
   // Layers to measure, in this order; empty means every layer. Each must be
   // in [0, num_layers) and appear once.
   std::vector<int> layers;

@@ -13,7 +13,9 @@
 #include "commvq/base/float16.h"
 #include "commvq/base/status_matchers.h"
 #include "commvq/base/thread_pool.h"
+#include "commvq/io/codebook_file.h"
 #include "commvq/io/safetensors.h"
+#include "commvq/registry/registry.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
@@ -192,6 +194,62 @@ TEST_F(KvQualityTest, MoreBitsAreBetter) {
     EXPECT_LT(four[i].attention_output_relative_error,
               two[i].attention_output_relative_error);
   }
+}
+
+// A codebook file holding quantizer `spec` (no trained parameters) as
+// "layer.<i>.value" for each of `layers`, of dim `dim`.
+CodebookFile ValueCodebookFile(const std::string& spec,
+                               const std::vector<int>& layers, int64_t dim) {
+  std::vector<std::unique_ptr<Quantizer>> quantizers;
+  CodebookFileContents contents;
+  contents.model.num_layers = kLayers;
+  for (int layer : layers) {
+    auto q = QuantizerRegistry::Default().Train(
+        spec, TensorView(nullptr, DType::kF32, {0, dim}));
+    EXPECT_TRUE(q.ok()) << q.status();
+    quantizers.push_back(*std::move(q));
+    contents.quantizers.push_back({absl::StrCat("layer.", layer, ".value"),
+                                   layer, CacheRole::kValue,
+                                   quantizers.back().get()});
+  }
+  auto bytes = SerializeCodebookFile(contents);
+  EXPECT_TRUE(bytes.ok()) << bytes.status();
+  auto file = CodebookFile::Parse(*bytes);
+  EXPECT_TRUE(file.ok()) << file.status();
+  return *std::move(file);
+}
+
+TEST_F(KvQualityTest, ValueQuantizersCanComeFromACodebookFile) {
+  const std::string spec = "int:bits=2,group_size=8";
+  const CodebookFile file = ValueCodebookFile(spec, {0, 1}, kKvHeads * kHeadDim);
+  KvQualityOptions options;
+  options.key_spec = "fp16";
+  options.value_spec = "no such spec: not used";
+  options.value_codebooks = &file;
+  options.attention_queries = 16;
+  CVQ_ASSERT_OK_AND_ASSIGN(
+      std::vector<LayerQuality> loaded,
+      MeasureKvQuality(*calibration_, *evaluation_, options));
+  CVQ_ASSERT_OK_AND_ASSIGN(std::vector<LayerQuality> trained,
+                           Measure("fp16", spec));
+  ASSERT_EQ(loaded.size(), trained.size());
+  for (size_t i = 0; i < loaded.size(); ++i) {
+    EXPECT_EQ(loaded[i].value_spec, trained[i].value_spec);
+    EXPECT_EQ(loaded[i].value_relative_mse, trained[i].value_relative_mse);
+    EXPECT_EQ(loaded[i].attention_output_relative_error,
+              trained[i].attention_output_relative_error);
+  }
+
+  const CodebookFile layer0 = ValueCodebookFile(spec, {0}, kKvHeads * kHeadDim);
+  options.value_codebooks = &layer0;
+  EXPECT_THAT(MeasureKvQuality(*calibration_, *evaluation_, options),
+              StatusIs(absl::StatusCode::kNotFound, HasSubstr("layer.1.value")));
+  const CodebookFile narrow = ValueCodebookFile(spec, {0, 1}, 8);
+  options.value_codebooks = &narrow;
+  EXPECT_THAT(MeasureKvQuality(*calibration_, *evaluation_, options),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("value codebooks of layer 0 have dim 8 but "
+                                 "the dumps' values have 16")));
 }
 
 TEST_F(KvQualityTest, KeysAndValuesAreMeasuredSeparately) {
