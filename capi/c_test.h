@@ -10,33 +10,33 @@
 
 static int c_test_failures = 0;
 
-#define CHECK(cond)                                                   \
-  do {                                                                \
-    if (!(cond)) {                                                    \
-      fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, \
-              #cond);                                                 \
-      ++c_test_failures;                                              \
-    }                                                                 \
+#define CHECK(cond)                                                            \
+  do {                                                                         \
+    if (!(cond)) {                                                             \
+      fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #cond); \
+      ++c_test_failures;                                                       \
+    }                                                                          \
   } while (0)
 
 /* Evaluates `call` (a cvq_status*), checks its code is `code` and frees it. */
-#define EXPECT_CODE(call, code)                                             \
-  do {                                                                      \
-    cvq_status* s_ = (call);                                                \
-    if (cvq_status_code(s_) != (code)) {                                    \
-      fprintf(stderr, "%s:%d: %s returned code %d (%s); expected %d\n",     \
-              __FILE__, __LINE__, #call, (int)cvq_status_code(s_),          \
-              cvq_status_message(s_), (int)(code));                         \
-      ++c_test_failures;                                                    \
-    }                                                                       \
-    cvq_status_destroy(s_);                                                 \
+#define EXPECT_CODE(call, code)                                         \
+  do {                                                                  \
+    cvq_status* s_ = (call);                                            \
+    if (cvq_status_code(s_) != (code)) {                                \
+      fprintf(stderr, "%s:%d: %s returned code %d (%s); expected %d\n", \
+              __FILE__, __LINE__, #call, (int)cvq_status_code(s_),      \
+              cvq_status_message(s_), (int)(code));                     \
+      ++c_test_failures;                                                \
+    }                                                                   \
+    cvq_status_destroy(s_);                                             \
   } while (0)
 
 #define EXPECT_OK(call) EXPECT_CODE(call, CVQ_STATUS_OK)
 
 /* A row-major CPU tensor view of `data`. */
-static inline cvq_tensor c_tensor(void* data, uint8_t dtype_code, uint8_t dtype_bits,
-                           int32_t ndim, const int64_t* shape) {
+static inline cvq_tensor c_tensor(void* data, uint8_t dtype_code,
+                                  uint8_t dtype_bits, int32_t ndim,
+                                  const int64_t* shape) {
   cvq_tensor t;
   t.struct_size = sizeof(cvq_tensor);
   t.dtype_code = dtype_code;
@@ -52,11 +52,13 @@ static inline cvq_tensor c_tensor(void* data, uint8_t dtype_code, uint8_t dtype_
   return t;
 }
 
-static inline cvq_tensor c_f32(float* data, int32_t ndim, const int64_t* shape) {
+static inline cvq_tensor c_f32(float* data, int32_t ndim,
+                               const int64_t* shape) {
   return c_tensor(data, CVQ_DTYPE_CODE_FLOAT, 32, ndim, shape);
 }
 
-static inline cvq_tensor c_u8(uint8_t* data, int32_t ndim, const int64_t* shape) {
+static inline cvq_tensor c_u8(uint8_t* data, int32_t ndim,
+                              const int64_t* shape) {
   return c_tensor(data, CVQ_DTYPE_CODE_UINT, 8, ndim, shape);
 }
 

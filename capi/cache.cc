@@ -25,10 +25,11 @@ absl::Status CheckCache(const cvq_cache* cache) {
 absl::StatusOr<commvq::AttentionShape> ShapeOf(const cvq_cache_options& o) {
   if (o.pair_layout != CVQ_PAIR_LAYOUT_HALF &&
       o.pair_layout != CVQ_PAIR_LAYOUT_INTERLEAVED) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "`options->pair_layout` is ", o.pair_layout,
-        "; expected CVQ_PAIR_LAYOUT_HALF (", CVQ_PAIR_LAYOUT_HALF,
-        ") or CVQ_PAIR_LAYOUT_INTERLEAVED (", CVQ_PAIR_LAYOUT_INTERLEAVED, ")"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("`options->pair_layout` is ", o.pair_layout,
+                     "; expected CVQ_PAIR_LAYOUT_HALF (", CVQ_PAIR_LAYOUT_HALF,
+                     ") or CVQ_PAIR_LAYOUT_INTERLEAVED (",
+                     CVQ_PAIR_LAYOUT_INTERLEAVED, ")"));
   }
   commvq::AttentionShape shape;
   shape.num_layers = o.num_layers;
@@ -44,8 +45,8 @@ absl::StatusOr<commvq::AttentionShape> ShapeOf(const cvq_cache_options& o) {
 absl::Status CheckLayer(const cvq_cache* cache, int32_t layer) {
   const int num_layers = cache->cache->shape().num_layers;
   if (layer < 0 || layer >= num_layers) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "`layer` is ", layer, "; expected 0 .. ", num_layers - 1));
+    return absl::InvalidArgumentError(
+        absl::StrCat("`layer` is ", layer, "; expected 0 .. ", num_layers - 1));
   }
   return absl::OkStatus();
 }
@@ -70,8 +71,8 @@ cvq_status* cvq_cache_create(cvq_context* context,
     }
     commvq::FullPrecisionKvCacheOptions cache_options;
     cache_options.pool = commvq::capi::PoolOf(context);
-    CVQ_ASSIGN_OR_RETURN(auto cache, commvq::FullPrecisionKvCache::Create(
-                                         shape, cache_options));
+    CVQ_ASSIGN_OR_RETURN(
+        auto cache, commvq::FullPrecisionKvCache::Create(shape, cache_options));
     *out = new cvq_cache{std::move(cache)};
     return absl::OkStatus();
   });

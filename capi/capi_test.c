@@ -236,7 +236,8 @@ static void test_serialize(void) {
   uint8_t* buffer;
   uint8_t codes1[4], codes2[4], side1[4 * 2], side2[4 * 2];
   const int64_t codes_shape[2] = {4, 1}, side_shape[2] = {4, 2};
-  cvq_tensor c1 = c_u8(codes1, 2, codes_shape), c2 = c_u8(codes2, 2, codes_shape);
+  cvq_tensor c1 = c_u8(codes1, 2, codes_shape),
+             c2 = c_u8(codes2, 2, codes_shape);
   cvq_tensor s1 = c_u8(side1, 2, side_shape), s2 = c_u8(side2, 2, side_shape);
   cvq_context* context = NULL;
   cvq_code_layout layout;

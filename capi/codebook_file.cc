@@ -21,7 +21,8 @@ extern "C" {
 cvq_status* cvq_codebook_file_open(const char* path, cvq_codebook_file** out) {
   return Guard([&]() -> absl::Status {
     CVQ_RETURN_IF_ERROR(CheckNotNull(path, "path", "a codebook file path"));
-    CVQ_RETURN_IF_ERROR(CheckNotNull(out, "out", "a cvq_codebook_file* to fill"));
+    CVQ_RETURN_IF_ERROR(
+        CheckNotNull(out, "out", "a cvq_codebook_file* to fill"));
     CVQ_ASSIGN_OR_RETURN(commvq::CodebookFile file,
                          commvq::CodebookFile::Open(path));
     *out = new cvq_codebook_file{std::move(file)};

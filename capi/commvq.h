@@ -113,8 +113,7 @@ CVQ_EXPORT void cvq_status_destroy(cvq_status* status);
  * `message` is valid only during the call. May be called from any thread
  * that is inside a library call, concurrently; must not call back into the
  * library. */
-typedef void (*cvq_log_fn)(void* user_data, int32_t level,
-                           const char* message);
+typedef void (*cvq_log_fn)(void* user_data, int32_t level, const char* message);
 
 /* Installs `fn` (NULL: discard everything, the default) for messages of
  * `min_level` and above, process-wide. `user_data` is passed back verbatim.
@@ -274,8 +273,8 @@ CVQ_EXPORT cvq_status* cvq_quantizer_deserialize(const uint8_t* bytes,
  * query the size. A smaller nonzero capacity is CVQ_STATUS_OUT_OF_RANGE with
  * *size untouched. */
 CVQ_EXPORT cvq_status* cvq_quantizer_serialize(const cvq_quantizer* quantizer,
-                                               uint8_t* buffer,
-                                               size_t capacity, size_t* size);
+                                               uint8_t* buffer, size_t capacity,
+                                               size_t* size);
 
 CVQ_EXPORT void cvq_quantizer_destroy(cvq_quantizer* quantizer);
 
@@ -363,8 +362,8 @@ typedef struct cvq_codebook_quantizer_info {
 CVQ_EXPORT cvq_status* cvq_codebook_file_open(const char* path,
                                               cvq_codebook_file** out);
 CVQ_EXPORT void cvq_codebook_file_destroy(cvq_codebook_file* file);
-CVQ_EXPORT cvq_status* cvq_codebook_file_info_get(
-    const cvq_codebook_file* file, cvq_codebook_file_info* info);
+CVQ_EXPORT cvq_status* cvq_codebook_file_info_get(const cvq_codebook_file* file,
+                                                  cvq_codebook_file_info* info);
 /* Quantizer number `index` (0 <= index < num_quantizers) in file order;
  * OUT_OF_RANGE otherwise. */
 CVQ_EXPORT cvq_status* cvq_codebook_file_quantizer(

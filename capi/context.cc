@@ -20,8 +20,8 @@ cvq_status* cvq_context_create(const cvq_context_options* options,
                                cvq_context** out) {
   return Guard([&]() -> absl::Status {
     CVQ_RETURN_IF_ERROR(CheckNotNull(out, "out", "a cvq_context* to fill"));
-    cvq_context_options defaults = {sizeof(cvq_context_options), 0, nullptr,
-                                    0, 0, nullptr};
+    cvq_context_options defaults = {
+        sizeof(cvq_context_options), 0, nullptr, 0, 0, nullptr};
     if (options != nullptr) {
       CVQ_RETURN_IF_ERROR(
           CheckStruct(options, "options", "cvq_context_options"));

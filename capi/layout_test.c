@@ -5,7 +5,8 @@
 
 #include "capi/c_test.h"
 
-#define EXPECT_OFFSET(type, field, offset) CHECK(offsetof(type, field) == (offset))
+#define EXPECT_OFFSET(type, field, offset) \
+  CHECK(offsetof(type, field) == (offset))
 
 int main(void) {
   CHECK(sizeof(void*) == 8); /* the documented offsets are for 64-bit */

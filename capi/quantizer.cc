@@ -54,17 +54,18 @@ cvq_status* cvq_quantizer_train(cvq_context* context, const char* spec,
   return Guard([&]() -> absl::Status {
     CVQ_RETURN_IF_ERROR(CheckNotNull(spec, "spec", "a quantizer spec string"));
     CVQ_RETURN_IF_ERROR(CheckOut(out));
-    CVQ_ASSIGN_OR_RETURN(MutableTensorView view, FromCTensor(samples, "samples"));
+    CVQ_ASSIGN_OR_RETURN(MutableTensorView view,
+                         FromCTensor(samples, "samples"));
     commvq::TrainOptions options;
     options.seed = seed;
     options.pool = PoolOf(context);
     options.progress = ProgressLogger(spec);
-    CVQ_ASSIGN_OR_RETURN(auto quantizer,
-                         QuantizerRegistry::Default().Train(spec, view, options));
-    commvq::capi::Log(CVQ_LOG_INFO,
-                      absl::StrCat("trained ", quantizer->spec(), " on ",
-                                   view.rank() > 0 ? view.dim(0) : 0,
-                                   " samples"));
+    CVQ_ASSIGN_OR_RETURN(auto quantizer, QuantizerRegistry::Default().Train(
+                                             spec, view, options));
+    commvq::capi::Log(
+        CVQ_LOG_INFO,
+        absl::StrCat("trained ", quantizer->spec(), " on ",
+                     view.rank() > 0 ? view.dim(0) : 0, " samples"));
     *out = new cvq_quantizer{std::move(quantizer)};
     return absl::OkStatus();
   });
@@ -74,14 +75,14 @@ cvq_status* cvq_quantizer_deserialize(const uint8_t* bytes, size_t size,
                                       cvq_quantizer** out) {
   return Guard([&]() -> absl::Status {
     if (size > 0) {
-      CVQ_RETURN_IF_ERROR(
-          CheckNotNull(bytes, "bytes", "`size` bytes of a serialized quantizer"));
+      CVQ_RETURN_IF_ERROR(CheckNotNull(
+          bytes, "bytes", "`size` bytes of a serialized quantizer"));
     }
     CVQ_RETURN_IF_ERROR(CheckOut(out));
     CVQ_ASSIGN_OR_RETURN(
         auto quantizer,
-        QuantizerRegistry::Default().Deserialize(absl::string_view(
-            reinterpret_cast<const char*>(bytes), size)));
+        QuantizerRegistry::Default().Deserialize(
+            absl::string_view(reinterpret_cast<const char*>(bytes), size)));
     *out = new cvq_quantizer{std::move(quantizer)};
     return absl::OkStatus();
   });

@@ -1,9 +1,10 @@
 // Registry listing and plugin loading over the process-wide registry.
+#include "commvq/registry/registry.h"
+
 #include "absl/strings/str_cat.h"
 #include "capi/internal.h"
 #include "commvq/base/status_macros.h"
 #include "commvq/registry/plugin_loader.h"
-#include "commvq/registry/registry.h"
 
 namespace {
 

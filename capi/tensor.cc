@@ -12,23 +12,24 @@ absl::StatusOr<MutableTensorView> FromCTensor(const cvq_tensor* tensor,
                                               absl::string_view name) {
   CVQ_RETURN_IF_ERROR(CheckStruct(tensor, name, "cvq_tensor"));
   if (tensor->device_type != CVQ_DEVICE_CPU) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "`", name, "->device_type` is ", tensor->device_type,
-        "; expected CVQ_DEVICE_CPU (", CVQ_DEVICE_CPU, ")"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("`", name, "->device_type` is ", tensor->device_type,
+                     "; expected CVQ_DEVICE_CPU (", CVQ_DEVICE_CPU, ")"));
   }
-  auto dtype = FromDlpack(
-      {tensor->dtype_code, tensor->dtype_bits, tensor->dtype_lanes});
+  auto dtype =
+      FromDlpack({tensor->dtype_code, tensor->dtype_bits, tensor->dtype_lanes});
   if (!dtype.ok()) {
     return absl::InvalidArgumentError(
         absl::StrCat("`", name, "` dtype: ", dtype.status().message()));
   }
   if (tensor->ndim < 0 || tensor->ndim > CVQ_MAX_NDIM) {
     return absl::InvalidArgumentError(
-        absl::StrCat("`", name, "->ndim` is ", tensor->ndim,
-                     "; expected 0 .. ", CVQ_MAX_NDIM));
+        absl::StrCat("`", name, "->ndim` is ", tensor->ndim, "; expected 0 .. ",
+                     CVQ_MAX_NDIM));
   }
   if (tensor->ndim > 0) {
-    CVQ_RETURN_IF_ERROR(CheckNotNull(tensor->shape, absl::StrCat(name, "->shape"),
+    CVQ_RETURN_IF_ERROR(CheckNotNull(tensor->shape,
+                                     absl::StrCat(name, "->shape"),
                                      "an array of ndim sizes"));
   }
   const absl::Span<const int64_t> shape(tensor->shape,
@@ -46,8 +47,9 @@ absl::StatusOr<MutableTensorView> FromCTensor(const cvq_tensor* tensor,
     for (int i = tensor->ndim - 1; i >= 0; --i) {
       if (shape[i] != 1 && tensor->strides[i] != expected) {
         return absl::InvalidArgumentError(absl::StrCat(
-            "`", name, "` has strides [", absl::StrJoin(tensor->strides,
-                                                        tensor->strides + tensor->ndim, ", "),
+            "`", name, "` has strides [",
+            absl::StrJoin(tensor->strides, tensor->strides + tensor->ndim,
+                          ", "),
             "] for shape ", ShapeToString(shape),
             "; expected row-major contiguous strides (copy the tensor first)"));
       }

@@ -19,15 +19,15 @@
 #include "commvq.h"
 
 /* Prints the error of a failed call and leaves main through `fail`. */
-#define TRY(call)                                                       \
-  do {                                                                  \
-    cvq_status* status_ = (call);                                       \
-    if (status_ != NULL) {                                              \
-      fprintf(stderr, "%s failed: %s (code %d)\n", #call,               \
+#define TRY(call)                                                          \
+  do {                                                                     \
+    cvq_status* status_ = (call);                                          \
+    if (status_ != NULL) {                                                 \
+      fprintf(stderr, "%s failed: %s (code %d)\n", #call,                  \
               cvq_status_message(status_), (int)cvq_status_code(status_)); \
-      cvq_status_destroy(status_);                                      \
-      goto fail;                                                        \
-    }                                                                   \
+      cvq_status_destroy(status_);                                         \
+      goto fail;                                                           \
+    }                                                                      \
   } while (0)
 
 /* Deterministic values in [-1, 1): the example needs no data files. */
@@ -131,9 +131,12 @@ int main(int argc, char** argv) {
   values = (float*)malloc(sizeof(float) * (size_t)(tokens * width));
   dec_keys = (float*)malloc(sizeof(float) * (size_t)(tokens * width));
   dec_values = (float*)malloc(sizeof(float) * (size_t)(tokens * width));
-  queries = (float*)malloc(sizeof(float) * (size_t)info.num_heads * info.head_dim);
-  out_exact = (float*)malloc(sizeof(float) * (size_t)info.num_heads * info.head_dim);
-  out_decoded = (float*)malloc(sizeof(float) * (size_t)info.num_heads * info.head_dim);
+  queries =
+      (float*)malloc(sizeof(float) * (size_t)info.num_heads * info.head_dim);
+  out_exact =
+      (float*)malloc(sizeof(float) * (size_t)info.num_heads * info.head_dim);
+  out_decoded =
+      (float*)malloc(sizeof(float) * (size_t)info.num_heads * info.head_dim);
   for (i = 0; i < tokens * width; ++i) {
     keys[i] = next_value(&state);
     values[i] = next_value(&state);

@@ -74,14 +74,15 @@ void MakeTensor(Input& in, FuzzTensor& t) {
   std::memset(&t.tensor, 0, sizeof(t.tensor));
   const uint8_t flags = in.Byte();
   t.tensor.struct_size = (flags & 0x80) ? in.Byte() : sizeof(cvq_tensor);
-  static const uint8_t kDtypes[][2] = {{2, 32}, {2, 16}, {4, 16}, {1, 8},
-                                       {2, 64}, {0, 32}};
+  static const uint8_t kDtypes[][2] = {{2, 32}, {2, 16}, {4, 16},
+                                       {1, 8},  {2, 64}, {0, 32}};
   const uint8_t* dtype = kDtypes[in.Byte() % 6];
   t.tensor.dtype_code = dtype[0];
   t.tensor.dtype_bits = dtype[1];
   t.tensor.dtype_lanes = (flags & 0x40) ? in.Byte() : 1;
   t.tensor.device_type = (flags & 0x20) ? in.Byte() % 4 : CVQ_DEVICE_CPU;
-  t.tensor.ndim = (flags & 0x10) ? static_cast<int8_t>(in.Byte()) : 1 + in.Byte() % 3;
+  t.tensor.ndim =
+      (flags & 0x10) ? static_cast<int8_t>(in.Byte()) : 1 + in.Byte() % 3;
   // The library reads ndim entries when 0 <= ndim <= CVQ_MAX_NDIM.
   const int ndim =
       t.tensor.ndim >= 0 && t.tensor.ndim <= CVQ_MAX_NDIM ? t.tensor.ndim : 0;
@@ -106,7 +107,10 @@ void MakeTensor(Input& in, FuzzTensor& t) {
 }
 
 // Quantizers cheap enough to train on every input.
-const char* const kSpecs[] = {"fp16", "bf16", "fp8", "int:bits=2,group_size=4",
+const char* const kSpecs[] = {"fp16",
+                              "bf16",
+                              "fp8",
+                              "int:bits=2,group_size=4",
                               "kivi:mode=key,bits=2,group_size=2",
                               "rvq:stages=1,bits=2,iterations=2"};
 
@@ -168,7 +172,8 @@ void FuzzQuantizer(Input& in, cvq_context* context) {
         layout.struct_size = in.Byte() < 200 ? sizeof(layout) : in.Byte();
         Ok(cvq_quantizer_layout(q, &layout));
         int64_t bytes = -7;
-        if (!Ok(cvq_quantizer_stored_bytes(q, in.Dim(), &bytes)) && bytes != -7) {
+        if (!Ok(cvq_quantizer_stored_bytes(q, in.Dim(), &bytes)) &&
+            bytes != -7) {
           Violation();
         }
         break;
@@ -212,8 +217,7 @@ void FuzzCache(Input& in, cvq_context* context) {
         std::vector<int64_t> positions(in.Byte() % 4);
         for (int64_t& p : positions) p = in.Dim();
         Ok(cvq_cache_attend(cache, layer, &a.tensor, positions.data(),
-                            static_cast<int64_t>(positions.size()),
-                            &b.tensor));
+                            static_cast<int64_t>(positions.size()), &b.tensor));
         break;
       }
       case 2:
@@ -252,7 +256,8 @@ void FuzzMisc(Input& in) {
   std::memset(&kind, 0, sizeof(kind));
   kind.struct_size = in.Byte() < 200 ? sizeof(kind) : in.Byte();
   Ok(cvq_registry_get(in.U32() % 16, &kind));
-  Ok(cvq_set_log_callback(nullptr, nullptr, static_cast<int8_t>(in.Byte()) % 6));
+  Ok(cvq_set_log_callback(nullptr, nullptr,
+                          static_cast<int8_t>(in.Byte()) % 6));
   const std::string bytes = in.String(64);
   cvq_quantizer* q = Sentinel<cvq_quantizer>();
   if (Ok(cvq_quantizer_deserialize(

@@ -97,12 +97,11 @@ absl::Status Run(const std::string& golden_path, const std::string& out_path) {
 
   TrainOptions options;
   options.seed = kTrainSeed;
-  CVQ_ASSIGN_OR_RETURN(
-      auto trained,
-      QuantizerRegistry::Default().Train(
-          kTrainSpec,
-          TensorView(samples.data(), DType::kF32, {kNumSamples, kDim}),
-          options));
+  CVQ_ASSIGN_OR_RETURN(auto trained, QuantizerRegistry::Default().Train(
+                                         kTrainSpec,
+                                         TensorView(samples.data(), DType::kF32,
+                                                    {kNumSamples, kDim}),
+                                         options));
   CVQ_ASSIGN_OR_RETURN(const std::string bytes, trained->Serialize());
   absl::StrAppend(
       &out, F32("samples", samples, kNumSamples),
@@ -115,7 +114,8 @@ absl::Status Run(const std::string& golden_path, const std::string& out_path) {
   std::ofstream file_out(out_path);
   file_out << out;
   file_out.close();
-  if (!file_out) return absl::InternalError(absl::StrCat("cannot write ", out_path));
+  if (!file_out)
+    return absl::InternalError(absl::StrCat("cannot write ", out_path));
   return absl::OkStatus();
 }
 
