@@ -85,13 +85,13 @@ absl::Status CudaDenseAttention::Attend(const float* query, float* out,
   const int head_dim = shape_.head_dim;
   const int tokens = static_cast<int>(length_);
   const long long capacity = capacity_;
-  CVQ_RETURN_IF_ERROR(CudaStatus(
-      cuda::LaunchQueryPrepare(
-          query, heads, kv_heads, head_dim,
-          shape_.pair_layout == PairLayout::kInterleaved ? 1 : 0,
-          rope_.as<float>(), capacity_, length_ - 1, rotated_.as<float>(),
-          pair_rows_.as<float>(), stream),
-      "query prepare launch"));
+  CVQ_RETURN_IF_ERROR(
+      CudaStatus(cuda::LaunchQueryPrepare(
+                     query, heads, kv_heads, head_dim,
+                     shape_.pair_layout == PairLayout::kInterleaved ? 1 : 0,
+                     rope_.as<float>(), capacity_, length_ - 1,
+                     rotated_.as<float>(), pair_rows_.as<float>(), stream),
+                 "query prepare launch"));
   CVQ_RETURN_IF_ERROR(CudaStatus(
       cuda::LaunchToBf16(rotated_.as<float>(), int64_t{heads} * head_dim,
                          rotated_bf16_.as<uint16_t>(), stream),
@@ -113,11 +113,11 @@ absl::Status CudaDenseAttention::Attend(const float* query, float* out,
           CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT),
       "dense scores GEMM"));
   float* scores = scores_.as<float>();
-  CVQ_RETURN_IF_ERROR(CudaStatus(
-      cuda::LaunchSoftmax(scores, capacity_, length_, scores, capacity_, 0,
-                          heads, inv_sum_.as<float>(), probs_.as<uint16_t>(),
-                          stream),
-      "softmax launch"));
+  CVQ_RETURN_IF_ERROR(
+      CudaStatus(cuda::LaunchSoftmax(scores, capacity_, length_, scores,
+                                     capacity_, 0, heads, inv_sum_.as<float>(),
+                                     probs_.as<uint16_t>(), stream),
+                 "softmax launch"));
   // Per KV head: out [group, head_dim] = P [group, tokens] . V.
   CVQ_RETURN_IF_ERROR(CublasStatus(
       cublasGemmStridedBatchedEx(
@@ -128,9 +128,9 @@ absl::Status CudaDenseAttention::Attend(const float* query, float* out,
           static_cast<long long>(group) * head_dim, kv_heads,
           CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT),
       "dense values GEMM"));
-  return CudaStatus(cuda::LaunchScaleRows(out, inv_sum_.as<float>(), heads,
-                                          head_dim, stream),
-                    "scale rows launch");
+  return CudaStatus(
+      cuda::LaunchScaleRows(out, inv_sum_.as<float>(), heads, head_dim, stream),
+      "scale rows launch");
 }
 
 }  // namespace commvq

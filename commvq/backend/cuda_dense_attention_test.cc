@@ -39,8 +39,7 @@ TEST_P(CudaDenseAttentionTest, MatchesTheScalarOracleWithinBf16Precision) {
   const AttentionShape shape = Shape(GetParam());
   const int64_t dim = 2 * 64;
   constexpr int64_t kTokens = 37;
-  std::vector<float> keys(kTokens * dim), values(kTokens * dim),
-      query(6 * 64);
+  std::vector<float> keys(kTokens * dim), values(kTokens * dim), query(6 * 64);
   Rng rng(3);
   rng.FillNormal(absl::MakeSpan(keys), 0.0f, 1.0f);
   rng.FillNormal(absl::MakeSpan(values), 0.0f, 1.0f);
@@ -48,7 +47,8 @@ TEST_P(CudaDenseAttentionTest, MatchesTheScalarOracleWithinBf16Precision) {
   absl::StatusOr<std::unique_ptr<CudaDenseAttention>> dense =
       CudaDenseAttention::Create(shape, 40);
   ASSERT_THAT(dense.status(), IsOk());
-  absl::StatusOr<cuda::DeviceMemory> k = cuda::Upload(absl::MakeConstSpan(keys));
+  absl::StatusOr<cuda::DeviceMemory> k =
+      cuda::Upload(absl::MakeConstSpan(keys));
   absl::StatusOr<cuda::DeviceMemory> v =
       cuda::Upload(absl::MakeConstSpan(values));
   absl::StatusOr<cuda::DeviceMemory> q =
@@ -87,8 +87,8 @@ TEST_P(CudaDenseAttentionTest, MatchesTheScalarOracleWithinBf16Precision) {
     DenseScoresReference(&query[h * 64], &keys[g * 64], dim, 64, kTokens,
                          0.125f, weights.data());
     SoftmaxReference(weights.data(), kTokens);
-    DenseWeightedSumReference(weights.data(), &values[g * 64], dim, 64,
-                              kTokens, &expected[h * 64]);
+    DenseWeightedSumReference(weights.data(), &values[g * 64], dim, 64, kTokens,
+                              &expected[h * 64]);
   }
   for (float x : expected) scale_out = std::max(scale_out, std::fabs(x));
   for (size_t i = 0; i < expected.size(); ++i) {
@@ -101,9 +101,9 @@ INSTANTIATE_TEST_SUITE_P(Layouts, CudaDenseAttentionTest,
                                            PairLayout::kInterleaved));
 
 TEST(CudaDenseAttentionShapeTest, BadArgumentsGiveErrors) {
-  EXPECT_THAT(CudaDenseAttention::Create(Shape(PairLayout::kHalf), 0).status(),
-              StatusIs(absl::StatusCode::kInvalidArgument,
-                       HasSubstr("capacity 0")));
+  EXPECT_THAT(
+      CudaDenseAttention::Create(Shape(PairLayout::kHalf), 0).status(),
+      StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("capacity 0")));
   AttentionShape odd = Shape(PairLayout::kHalf);
   odd.head_dim = 7;
   EXPECT_THAT(CudaDenseAttention::Create(odd, 10).status(),
@@ -115,9 +115,9 @@ TEST(CudaDenseAttentionShapeTest, CallsPastTheCapacityOrOnEmptyFail) {
   absl::StatusOr<std::unique_ptr<CudaDenseAttention>> dense =
       CudaDenseAttention::Create(Shape(PairLayout::kHalf), 4);
   ASSERT_THAT(dense.status(), IsOk());
-  EXPECT_THAT((*dense)->Attend(nullptr, nullptr, nullptr),
-              StatusIs(absl::StatusCode::kFailedPrecondition,
-                       HasSubstr("empty")));
+  EXPECT_THAT(
+      (*dense)->Attend(nullptr, nullptr, nullptr),
+      StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("empty")));
   EXPECT_THAT((*dense)->Append(nullptr, nullptr, 5, nullptr),
               StatusIs(absl::StatusCode::kInvalidArgument,
                        HasSubstr("num_tokens 5; expected 1 to 4")));

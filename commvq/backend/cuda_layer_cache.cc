@@ -20,8 +20,8 @@
 namespace commvq {
 namespace {
 
-using cuda::CudaStatus;
 using cuda::CublasStatus;
+using cuda::CudaStatus;
 
 int64_t TableColumns(const KeyQuantizerParams& keys) {
   return int64_t{keys.stages} * keys.shape.num_values() * 2;
@@ -58,9 +58,9 @@ absl::Status CudaLayerCache::CheckShape(const AttentionShape& shape,
   }
   const int64_t dim = int64_t{shape.num_kv_heads} * shape.head_dim;
   if (values.dim != dim || values.num_kv_heads != shape.num_kv_heads) {
-    return OutOfRange("value quantizer dim", values.dim,
-                      absl::StrCat(dim, " in ", shape.num_kv_heads,
-                                   " KV heads"));
+    return OutOfRange(
+        "value quantizer dim", values.dim,
+        absl::StrCat(dim, " in ", shape.num_kv_heads, " KV heads"));
   }
   // Positions index int32 grids and int cuBLAS dimensions.
   constexpr int64_t kMaxCapacity = int64_t{1} << 26;
@@ -97,8 +97,8 @@ CudaLayerCache::Offsets CudaLayerCache::Layout(
   w.scores = layout.Add(heads * options.capacity * f);
   w.window_scores = layout.Add(heads * ring * f);
   w.inv_sum = layout.Add(heads * f);
-  w.partial = layout.Add(cuda::ValueAccumulateSplits(options.capacity) *
-                         heads * padded_bits * f);
+  w.partial = layout.Add(cuda::ValueAccumulateSplits(options.capacity) * heads *
+                         padded_bits * f);
   w.acc = layout.Add(heads * padded_bits * f);
   w.compressed = layout.Add(head_floats * f);
   w.normed_keys = layout.Add(ring * values.dim * f);
@@ -157,13 +157,11 @@ absl::StatusOr<std::unique_ptr<CudaLayerCache>> CudaLayerCache::Create(
   CVQ_ASSIGN_OR_RETURN(cache->pair_codebooks_,
                        cuda::Upload(absl::MakeConstSpan(pair_codebooks)));
 
-  CVQ_ASSIGN_OR_RETURN(cache->rope_,
-                       UploadRopeTable(shape, options.capacity));
+  CVQ_ASSIGN_OR_RETURN(cache->rope_, UploadRopeTable(shape, options.capacity));
 
   // Pages are taken from the pool in order.
   cache->host_page_table_.resize(cache->num_pages_);
-  std::iota(cache->host_page_table_.begin(), cache->host_page_table_.end(),
-            0);
+  std::iota(cache->host_page_table_.begin(), cache->host_page_table_.end(), 0);
   CVQ_ASSIGN_OR_RETURN(
       cache->page_table_,
       cuda::Upload(absl::MakeConstSpan(cache->host_page_table_)));
@@ -178,14 +176,13 @@ absl::StatusOr<std::unique_ptr<CudaLayerCache>> CudaLayerCache::Create(
       &cache->key_codes_));
   CVQ_RETURN_IF_ERROR(
       allocate(slots * int64_t{sizeof(float)}, &cache->key_norms_));
-  CVQ_RETURN_IF_ERROR(allocate(
-      slots * cache->value_words_ * int64_t{sizeof(uint32_t)},
-      &cache->value_words_pool_));
+  CVQ_RETURN_IF_ERROR(
+      allocate(slots * cache->value_words_ * int64_t{sizeof(uint32_t)},
+               &cache->value_words_pool_));
   // Code rows are padded to whole words; the padding must read as 0 bits.
-  CVQ_RETURN_IF_ERROR(CudaStatus(
-      cudaMemset(cache->value_words_pool_.data(), 0,
-                 cache->value_words_pool_.bytes()),
-      "value code pool clear"));
+  CVQ_RETURN_IF_ERROR(CudaStatus(cudaMemset(cache->value_words_pool_.data(), 0,
+                                            cache->value_words_pool_.bytes()),
+                                 "value code pool clear"));
   CVQ_RETURN_IF_ERROR(
       allocate(slots * int64_t{sizeof(float)}, &cache->value_factors_));
   const int64_t window_bytes =
@@ -230,8 +227,7 @@ absl::Status CudaLayerCache::Append(const float* keys, const float* values,
   }
   if (length_ + num_tokens > options_.capacity) {
     return OutOfRange("Append would reach length", length_ + num_tokens,
-                      absl::StrCat("at most the capacity ",
-                                   options_.capacity));
+                      absl::StrCat("at most the capacity ", options_.capacity));
   }
   if (length_ + num_tokens - encoded_ > options_.window &&
       !value_codec_.has_encoder()) {
@@ -248,20 +244,20 @@ absl::Status CudaLayerCache::Append(const float* keys, const float* values,
   while (done < num_tokens) {
     const int64_t slot = (length_ + done) % ring_slots_;
     const int64_t count = std::min(num_tokens - done, ring_slots_ - slot);
-    CVQ_RETURN_IF_ERROR(CudaStatus(
-        cudaMemcpyAsync(window_raw_keys_.as<float>() + slot * dim,
-                        keys + done * dim, count * row_bytes,
-                        cudaMemcpyDeviceToDevice, cuda_stream),
-        "window key copy"));
-    CVQ_RETURN_IF_ERROR(CudaStatus(
-        cuda::LaunchRotateAppend(
-            keys + done * dim, values + done * dim, count,
-            shape_.num_kv_heads, shape_.head_dim,
-            shape_.pair_layout == PairLayout::kInterleaved ? 1 : 0,
-            rope_.as<float>(), options_.capacity, length_ + done, 0,
-            window_keys_.as<float>() + slot * dim,
-            window_values_.as<float>() + slot * dim, stream),
-        "window RoPE launch"));
+    CVQ_RETURN_IF_ERROR(
+        CudaStatus(cudaMemcpyAsync(window_raw_keys_.as<float>() + slot * dim,
+                                   keys + done * dim, count * row_bytes,
+                                   cudaMemcpyDeviceToDevice, cuda_stream),
+                   "window key copy"));
+    CVQ_RETURN_IF_ERROR(
+        CudaStatus(cuda::LaunchRotateAppend(
+                       keys + done * dim, values + done * dim, count,
+                       shape_.num_kv_heads, shape_.head_dim,
+                       shape_.pair_layout == PairLayout::kInterleaved ? 1 : 0,
+                       rope_.as<float>(), options_.capacity, length_ + done, 0,
+                       window_keys_.as<float>() + slot * dim,
+                       window_values_.as<float>() + slot * dim, stream),
+                   "window RoPE launch"));
     done += count;
   }
   length_ += num_tokens;
@@ -286,15 +282,14 @@ absl::Status CudaLayerCache::EncodeOldest(int64_t count, void* stream) {
     const int64_t pool = PoolSlot(t);
     CVQ_RETURN_IF_ERROR(CudaStatus(
         cuda::LaunchRowNormalize(window_raw_keys_.as<float>() + slot * dim, n,
-                                 static_cast<int>(dim), normed,
-                                 KeyNormAt(pool), stream),
+                                 static_cast<int>(dim), normed, KeyNormAt(pool),
+                                 stream),
         "key normalize launch"));
     CVQ_RETURN_IF_ERROR(
         key_encoder_.Encode(normed, n, KeyCodesAt(pool), stream));
     CVQ_RETURN_IF_ERROR(value_codec_.Encode(
-        window_values_.as<float>() + slot * dim, n, ring_slots_,
-        value_scratch, ValueWordsAt(pool), ValueFactorAt(pool), cublas_,
-        stream));
+        window_values_.as<float>() + slot * dim, n, ring_slots_, value_scratch,
+        ValueWordsAt(pool), ValueFactorAt(pool), cublas_, stream));
     done += n;
   }
   encoded_ += count;
@@ -333,8 +328,8 @@ absl::Status CudaLayerCache::AppendEncoded(const uint16_t* key_codes,
     // Packed bytes into word-padded rows (the padding stays 0).
     CVQ_RETURN_IF_ERROR(CudaStatus(
         cudaMemcpy2D(ValueWordsAt(pool), value_words_ * sizeof(uint32_t),
-                     value_codes + done * code_bytes, code_bytes, code_bytes,
-                     n, cudaMemcpyHostToDevice),
+                     value_codes + done * code_bytes, code_bytes, code_bytes, n,
+                     cudaMemcpyHostToDevice),
         "value code copy"));
     done += n;
   }
@@ -395,18 +390,16 @@ absl::Status CudaLayerCache::Attend(const float* query, float* out,
     pages.codes = key_codes_.as<uint16_t>();
     pages.norms = key_norms_.as<float>();
     CVQ_RETURN_IF_ERROR(CudaStatus(
-        cuda::LaunchKeyScores(codebooks, pages, table, group,
-                              rope_.as<float>(), options_.capacity,
-                              compressed, scale, scores, options_.capacity,
-                              stream),
+        cuda::LaunchKeyScores(codebooks, pages, table, group, rope_.as<float>(),
+                              options_.capacity, compressed, scale, scores,
+                              options_.capacity, stream),
         "key scores launch"));
   }
   if (window > 0) {
     CVQ_RETURN_IF_ERROR(CudaStatus(
         cuda::LaunchDenseScores(rotated, window_keys_.as<float>(), window,
-                                first_slot, ring_slots_, heads, group,
-                                head_dim, scale, window_scores, ring_slots_,
-                                stream),
+                                first_slot, ring_slots_, heads, group, head_dim,
+                                scale, window_scores, ring_slots_, stream),
         "window scores launch"));
   }
   CVQ_RETURN_IF_ERROR(CudaStatus(
@@ -423,8 +416,8 @@ absl::Status CudaLayerCache::Attend(const float* query, float* out,
     float* acc = Scratch(offsets_.acc);
     CVQ_RETURN_IF_ERROR(CudaStatus(
         cuda::LaunchValueAccumulate(scores, options_.capacity, heads, pages,
-                                    compressed, Scratch(offsets_.partial),
-                                    acc, stream),
+                                    compressed, Scratch(offsets_.partial), acc,
+                                    stream),
         "value accumulate launch"));
     // Per KV head: values [group, head_dim] = acc [group, Nc] .
     // C[:, head channels] ([Nc, head_dim], row stride dim).
@@ -434,22 +427,21 @@ absl::Status CudaLayerCache::Attend(const float* query, float* out,
             handle, CUBLAS_OP_N, CUBLAS_OP_N, head_dim, group,
             static_cast<int>(value_codec_.num_code_bits()), &one,
             value_codec_.codebook(), static_cast<int>(value_codec_.dim()),
-            head_dim, acc, static_cast<int>(padded_bits),
-            group * padded_bits, &zero, values, head_dim,
-            static_cast<long long>(group) * head_dim, kv_heads),
+            head_dim, acc, static_cast<int>(padded_bits), group * padded_bits,
+            &zero, values, head_dim, static_cast<long long>(group) * head_dim,
+            kv_heads),
         "value codebook GEMM"));
   } else {
-    CVQ_RETURN_IF_ERROR(CudaStatus(
-        cudaMemsetAsync(values, 0, sizeof(float) * heads * head_dim,
-                        static_cast<cudaStream_t>(stream)),
-        "clear compressed values"));
+    CVQ_RETURN_IF_ERROR(
+        CudaStatus(cudaMemsetAsync(values, 0, sizeof(float) * heads * head_dim,
+                                   static_cast<cudaStream_t>(stream)),
+                   "clear compressed values"));
   }
   return CudaStatus(
-      cuda::LaunchAttentionFinalize(values, value_codec_.channel_scale(),
-                                    window_scores, ring_slots_,
-                                    window_values_.as<float>(),
-                                    window, first_slot, ring_slots_, inv_sum,
-                                    heads, group, head_dim, out, stream),
+      cuda::LaunchAttentionFinalize(
+          values, value_codec_.channel_scale(), window_scores, ring_slots_,
+          window_values_.as<float>(), window, first_slot, ring_slots_, inv_sum,
+          heads, group, head_dim, out, stream),
       "attention finalize launch");
 }
 

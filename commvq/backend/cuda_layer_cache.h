@@ -80,8 +80,7 @@ class CudaLayerCache {
   // RoPE table (synchronously).
   static absl::StatusOr<std::unique_ptr<CudaLayerCache>> Create(
       const AttentionShape& shape, const KeyQuantizerParams& keys,
-      const ValueQuantizerParams& values,
-      const CudaLayerCacheOptions& options);
+      const ValueQuantizerParams& values, const CudaLayerCacheOptions& options);
 
   int64_t length() const { return length_; }
   int64_t encoded_length() const { return encoded_; }
@@ -118,8 +117,8 @@ class CudaLayerCache {
  private:
   // Offsets of the arrays in the workspace.
   struct Offsets {
-    int64_t rotated, pair_rows, table, scores, window_scores, inv_sum,
-        partial, acc, compressed, normed_keys, value_encode, total;
+    int64_t rotated, pair_rows, table, scores, window_scores, inv_sum, partial,
+        acc, compressed, normed_keys, value_encode, total;
   };
   static Offsets Layout(const AttentionShape& shape,
                         const KeyQuantizerParams& keys,
@@ -164,8 +163,7 @@ class CudaLayerCache {
   cuda::DeviceMemory pair_codebooks_;
   cuda::DeviceMemory rope_;  // [num_pairs, capacity] (cos, sin)
   cuda::DeviceMemory page_table_;
-  cuda::DeviceMemory key_codes_, key_norms_, value_words_pool_,
-      value_factors_;
+  cuda::DeviceMemory key_codes_, key_norms_, value_words_pool_, value_factors_;
   cuda::DeviceMemory window_raw_keys_, window_keys_, window_values_;
   cuda::DeviceMemory workspace_;
 };

@@ -29,8 +29,7 @@ using ::commvq::testing::RandomValueParams;
 using ::commvq::testing::StatusIs;
 using ::testing::HasSubstr;
 
-AttentionShape Shape(int kv_heads, int group, int head_dim,
-                     PairLayout layout) {
+AttentionShape Shape(int kv_heads, int group, int head_dim, PairLayout layout) {
   AttentionShape shape;
   shape.num_layers = 1;
   shape.num_heads = kv_heads * group;
@@ -39,6 +38,16 @@ AttentionShape Shape(int kv_heads, int group, int head_dim,
   shape.rope_theta = 10000.0;
   shape.pair_layout = layout;
   return shape;
+}
+
+CudaLayerCacheOptions Options(int64_t capacity, int64_t window,
+                              int64_t max_append, int64_t page_tokens) {
+  CudaLayerCacheOptions options;
+  options.capacity = capacity;
+  options.window = window;
+  options.max_append = max_append;
+  options.page_tokens = page_tokens;
+  return options;
 }
 
 std::vector<float> Normal(int64_t n, float stddev, uint64_t seed) {
@@ -57,7 +66,8 @@ std::vector<float> Uniform(int64_t n, float low, float high, uint64_t seed) {
 // Device copies and the GPU output of one Attend.
 std::vector<float> GpuAttend(CudaLayerCache& cache,
                              const std::vector<float>& query) {
-  absl::StatusOr<cuda::DeviceMemory> q = cuda::Upload(absl::MakeConstSpan(query));
+  absl::StatusOr<cuda::DeviceMemory> q =
+      cuda::Upload(absl::MakeConstSpan(query));
   absl::StatusOr<cuda::DeviceMemory> out =
       cuda::DeviceMemory::Allocate(query.size() * sizeof(float));
   EXPECT_THAT(q.status(), IsOk());
@@ -74,8 +84,8 @@ std::vector<float> GpuAttend(CudaLayerCache& cache,
 absl::Status GpuAppend(CudaLayerCache& cache, const std::vector<float>& keys,
                        const std::vector<float>& values, int64_t begin,
                        int64_t count, int64_t dim) {
-  const auto k = cuda::Upload(
-      absl::MakeConstSpan(keys).subspan(begin * dim, count * dim));
+  const auto k =
+      cuda::Upload(absl::MakeConstSpan(keys).subspan(begin * dim, count * dim));
   const auto v = cuda::Upload(
       absl::MakeConstSpan(values).subspan(begin * dim, count * dim));
   if (!k.ok()) return k.status();
@@ -119,11 +129,9 @@ TEST_P(CudaLayerCacheOracleTest, AttendMatchesTheScalarOracles) {
   const int64_t tc = c.compressed;
   const int64_t tw = c.window_tokens;
   const int64_t total = tc + tw;
-  CudaLayerCacheOptions options;
-  options.capacity = total + 3;
-  options.window = std::max<int64_t>(tw, 1);
-  options.max_append = std::max<int64_t>(tw, 1);
-  options.page_tokens = c.page_tokens;
+  const CudaLayerCacheOptions options =
+      Options(total + 3, std::max<int64_t>(tw, 1), std::max<int64_t>(tw, 1),
+              c.page_tokens);
   absl::StatusOr<std::unique_ptr<CudaLayerCache>> cache =
       CudaLayerCache::Create(shape, keys, values, options);
   ASSERT_THAT(cache.status(), IsOk());
@@ -133,7 +141,8 @@ TEST_P(CudaLayerCacheOracleTest, AttendMatchesTheScalarOracles) {
   Rng rng(8);
   std::vector<uint16_t> key_codes(tc * codes_per_token);
   for (uint16_t& code : key_codes) {
-    code = static_cast<uint16_t>(rng.UniformInt(int64_t{1} << (2 * c.half_bits)));
+    code =
+        static_cast<uint16_t>(rng.UniformInt(int64_t{1} << (2 * c.half_bits)));
   }
   const std::vector<float> key_norms = Uniform(tc, 0.5f, 1.5f, 9);
   const int64_t code_bytes = (nc + 7) / 8;
@@ -167,8 +176,8 @@ TEST_P(CudaLayerCacheOracleTest, AttendMatchesTheScalarOracles) {
   const int64_t key_row = PackedBytes(codes_per_token, key_bits);
   std::vector<uint8_t> packed(tc * key_row);
   for (int64_t t = 0; t < tc; ++t) {
-    ASSERT_THAT(PackCodes(absl::MakeConstSpan(key_codes)
-                              .subspan(t * codes_per_token, codes_per_token),
+    ASSERT_THAT(PackCodes(absl::MakeConstSpan(key_codes).subspan(
+                              t * codes_per_token, codes_per_token),
                           key_bits,
                           absl::MakeSpan(packed).subspan(t * key_row, key_row)),
                 IsOk());
@@ -262,21 +271,16 @@ TEST(CudaLayerCacheEndToEndTest, DecodeStepsMatchTheCpuCompressedCache) {
   ASSERT_THAT(value_q.status(), IsOk());
   absl::StatusOr<std::shared_ptr<const CompressedCacheCodecs>> codecs =
       CompressedCacheCodecs::Create(
-          shape, {LayerQuantizers{std::shared_ptr<const Quantizer>(
-                                      std::move(*key_q)),
-                                  std::shared_ptr<const Quantizer>(
-                                      std::move(*value_q))}});
+          shape, {LayerQuantizers{
+                     std::shared_ptr<const Quantizer>(std::move(*key_q)),
+                     std::shared_ptr<const Quantizer>(std::move(*value_q))}});
   ASSERT_THAT(codecs.status(), IsOk());
   CompressedKvCacheOptions cpu_options;
   cpu_options.window = 8;
   absl::StatusOr<std::unique_ptr<CompressedKvCache>> cpu =
       CompressedKvCache::Create(*codecs, cpu_options);
   ASSERT_THAT(cpu.status(), IsOk());
-  CudaLayerCacheOptions options;
-  options.capacity = 80;
-  options.window = 8;
-  options.max_append = 5;
-  options.page_tokens = 16;
+  const CudaLayerCacheOptions options = Options(80, 8, 5, 16);
   absl::StatusOr<std::unique_ptr<CudaLayerCache>> gpu =
       CudaLayerCache::Create(shape, keys, values, options);
   ASSERT_THAT(gpu.status(), IsOk());
@@ -289,14 +293,13 @@ TEST(CudaLayerCacheEndToEndTest, DecodeStepsMatchTheCpuCompressedCache) {
   for (int step = 0; length + 5 <= 80; ++step) {
     const int64_t n = 1 + rng.UniformInt(5);
     ASSERT_THAT(GpuAppend(**gpu, k, v, length, n, dim), IsOk());
-    ASSERT_THAT((*cpu)->Append(0,
-                               TensorView(&k[length * dim], DType::kF32,
-                                          {n, shape.num_kv_heads,
-                                           shape.head_dim}),
-                               TensorView(&v[length * dim], DType::kF32,
-                                          {n, shape.num_kv_heads,
-                                           shape.head_dim})),
-                IsOk());
+    ASSERT_THAT(
+        (*cpu)->Append(0,
+                       TensorView(&k[length * dim], DType::kF32,
+                                  {n, shape.num_kv_heads, shape.head_dim}),
+                       TensorView(&v[length * dim], DType::kF32,
+                                  {n, shape.num_kv_heads, shape.head_dim})),
+        IsOk());
     length += n;
     ASSERT_EQ((*gpu)->encoded_length(), (*cpu)->encoded_length(0))
         << "step " << step;
@@ -304,17 +307,16 @@ TEST(CudaLayerCacheEndToEndTest, DecodeStepsMatchTheCpuCompressedCache) {
         Normal(int64_t{shape.num_heads} * shape.head_dim, 1.0f, 100 + step);
     std::vector<float> expected(query.size());
     const int64_t position = length - 1;
-    ASSERT_THAT((*cpu)->Attend(0,
-                               TensorView(query.data(), DType::kF32,
-                                          {1, shape.num_heads,
-                                           shape.head_dim}),
-                               absl::MakeConstSpan(&position, 1),
-                               MutableTensorView(expected.data(), DType::kF32,
-                                                 {1, shape.num_heads,
-                                                  shape.head_dim})),
-                IsOk());
-    SCOPED_TRACE(::testing::Message() << "step " << step << ", length "
-                                      << length);
+    ASSERT_THAT(
+        (*cpu)->Attend(0,
+                       TensorView(query.data(), DType::kF32,
+                                  {1, shape.num_heads, shape.head_dim}),
+                       absl::MakeConstSpan(&position, 1),
+                       MutableTensorView(expected.data(), DType::kF32,
+                                         {1, shape.num_heads, shape.head_dim})),
+        IsOk());
+    SCOPED_TRACE(::testing::Message()
+                 << "step " << step << ", length " << length);
     ExpectClose(GpuAttend(**gpu, query), expected, 1e-2f);
   }
 }
@@ -325,10 +327,7 @@ TEST(CudaLayerCacheShapeTest, RejectsMismatchedParametersAndOptions) {
   const KeyQuantizerParams keys =
       RandomKeyParams(2, 32, 2, 3, PairLayout::kHalf, 0.3f, 1);
   const ValueQuantizerParams values = RandomValueParams(2, 32, 1, 0, 2);
-  CudaLayerCacheOptions options;
-  options.capacity = 100;
-  options.window = 8;
-  options.page_tokens = 16;
+  const CudaLayerCacheOptions options = Options(100, 8, 128, 16);
   EXPECT_THAT(CudaLayerCache::CheckShape(shape, keys, values, options), IsOk());
   EXPECT_GT(CudaLayerCache::WorkspaceBytes(shape, keys, values, options), 0);
 
@@ -348,19 +347,19 @@ TEST(CudaLayerCacheShapeTest, RejectsMismatchedParametersAndOptions) {
                        HasSubstr("value quantizer dim 128")));
   CudaLayerCacheOptions empty = options;
   empty.capacity = 0;
-  EXPECT_THAT(CudaLayerCache::CheckShape(shape, keys, values, empty),
-              StatusIs(absl::StatusCode::kInvalidArgument,
-                       HasSubstr("capacity 0")));
+  EXPECT_THAT(
+      CudaLayerCache::CheckShape(shape, keys, values, empty),
+      StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("capacity 0")));
   CudaLayerCacheOptions big_window = options;
   big_window.window = 101;
-  EXPECT_THAT(CudaLayerCache::CheckShape(shape, keys, values, big_window),
-              StatusIs(absl::StatusCode::kInvalidArgument,
-                       HasSubstr("window 101")));
+  EXPECT_THAT(
+      CudaLayerCache::CheckShape(shape, keys, values, big_window),
+      StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("window 101")));
   CudaLayerCacheOptions no_append = options;
   no_append.max_append = 0;
-  EXPECT_THAT(CudaLayerCache::CheckShape(shape, keys, values, no_append),
-              StatusIs(absl::StatusCode::kInvalidArgument,
-                       HasSubstr("max_append 0")));
+  EXPECT_THAT(
+      CudaLayerCache::CheckShape(shape, keys, values, no_append),
+      StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("max_append 0")));
   AttentionShape bad_group = shape;
   bad_group.num_heads = 3;
   EXPECT_THAT(CudaLayerCache::CheckShape(bad_group, keys, values, options),
@@ -376,11 +375,7 @@ TEST(CudaLayerCacheShapeTest, BadCallsGiveErrorsNotCrashes) {
   const KeyQuantizerParams keys =
       RandomKeyParams(2, 32, 2, 3, PairLayout::kHalf, 0.3f, 1);
   const ValueQuantizerParams values = RandomValueParams(2, 32, 1, 0, 2);
-  CudaLayerCacheOptions options;
-  options.capacity = 10;
-  options.window = 4;
-  options.max_append = 4;
-  options.page_tokens = 4;
+  const CudaLayerCacheOptions options = Options(10, 4, 4, 4);
   absl::StatusOr<std::unique_ptr<CudaLayerCache>> cache =
       CudaLayerCache::Create(shape, keys, values, options);
   ASSERT_THAT(cache.status(), IsOk());
@@ -388,9 +383,9 @@ TEST(CudaLayerCacheShapeTest, BadCallsGiveErrorsNotCrashes) {
               StatusIs(absl::StatusCode::kFailedPrecondition,
                        HasSubstr("empty cache")));
   const std::vector<float> rows = Normal(10 * 64, 1.0f, 3);
-  EXPECT_THAT(GpuAppend(**cache, rows, rows, 0, 5, 64),
-              StatusIs(absl::StatusCode::kInvalidArgument,
-                       HasSubstr("num_tokens 5")));
+  EXPECT_THAT(
+      GpuAppend(**cache, rows, rows, 0, 5, 64),
+      StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("num_tokens 5")));
   ASSERT_THAT(GpuAppend(**cache, rows, rows, 0, 4, 64), IsOk());
   // A fifth token would leave the window, and encoder=search has no GPU
   // encoder.

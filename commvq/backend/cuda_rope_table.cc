@@ -13,8 +13,8 @@ namespace commvq {
 absl::StatusOr<cuda::DeviceMemory> UploadRopeTable(const AttentionShape& shape,
                                                    int64_t capacity) {
   if (capacity < 1) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "RoPE table: capacity ", capacity, "; expected >= 1"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("RoPE table: capacity ", capacity, "; expected >= 1"));
   }
   CVQ_ASSIGN_OR_RETURN(
       const Rope rope,

@@ -151,10 +151,9 @@ int LaunchDenseScores(const float* rotated, const float* keys,
   const int64_t threads = num_tokens * num_heads * 32;
   if (threads == 0) return 0;
   DenseScoresKernel<<<static_cast<unsigned>(CeilDiv(threads, 256)), 256, 0,
-                      AsStream(stream)>>>(rotated, keys, num_tokens,
-                                          first_slot, ring_slots, num_heads,
-                                          group, head_dim, scale, scores,
-                                          score_stride);
+                      AsStream(stream)>>>(
+      rotated, keys, num_tokens, first_slot, ring_slots, num_heads, group,
+      head_dim, scale, scores, score_stride);
   return LaunchError();
 }
 

@@ -19,8 +19,7 @@ inline int64_t CeilDiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
 inline int LaunchError() { return static_cast<int>(cudaGetLastError()); }
 
 // The channels RoPE pair j of a head couples (commvq/base/pair_layout.h).
-__device__ __forceinline__ int PairFirst(int interleaved, int head_dim,
-                                         int j) {
+__device__ __forceinline__ int PairFirst(int interleaved, int head_dim, int j) {
   return interleaved ? 2 * j : j;
 }
 __device__ __forceinline__ int PairSecond(int interleaved, int head_dim,

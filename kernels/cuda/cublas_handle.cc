@@ -41,9 +41,9 @@ CublasHandle& CublasHandle::operator=(CublasHandle&& other) noexcept {
 
 absl::Status CublasHandle::Bind(void* stream) const {
   cublasHandle_t handle = static_cast<cublasHandle_t>(handle_);
-  CVQ_RETURN_IF_ERROR(CublasStatus(
-      cublasSetStream(handle, static_cast<cudaStream_t>(stream)),
-      "cublasSetStream"));
+  CVQ_RETURN_IF_ERROR(
+      CublasStatus(cublasSetStream(handle, static_cast<cudaStream_t>(stream)),
+                   "cublasSetStream"));
   return CublasStatus(
       cublasSetWorkspace(handle, workspace_.data(),
                          static_cast<size_t>(workspace_.bytes())),

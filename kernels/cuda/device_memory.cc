@@ -36,9 +36,9 @@ absl::StatusOr<DeviceMemory> DeviceMemory::Allocate(int64_t bytes) {
   }
   DeviceMemory memory;
   if (bytes == 0) return memory;
-  const absl::Status status = CudaStatus(
-      cudaMalloc(&memory.data_, static_cast<size_t>(bytes)),
-      absl::StrCat("cudaMalloc of ", bytes, " bytes"));
+  const absl::Status status =
+      CudaStatus(cudaMalloc(&memory.data_, static_cast<size_t>(bytes)),
+                 absl::StrCat("cudaMalloc of ", bytes, " bytes"));
   if (!status.ok()) return status;
   memory.bytes_ = bytes;
   return memory;

@@ -23,9 +23,9 @@ absl::Status CudaKeyEncoder::CheckShape(const KeyQuantizerParams& params) {
                      "; expected 1 to ", kMaxKeyStages));
   }
   if (params.num_kv_heads < 1) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "CUDA key kernels: num_kv_heads ", params.num_kv_heads,
-        "; expected >= 1"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("CUDA key kernels: num_kv_heads ", params.num_kv_heads,
+                     "; expected >= 1"));
   }
   const int64_t expected = params.num_kv_heads * params.stages;
   if (static_cast<int64_t>(params.codebooks.size()) != expected) {
@@ -38,9 +38,9 @@ absl::Status CudaKeyEncoder::CheckShape(const KeyQuantizerParams& params) {
     if (shape.head_dim != params.shape.head_dim ||
         shape.half_bits != params.shape.half_bits ||
         shape.layout != params.shape.layout) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "CUDA key kernels: codebook ", i,
-          " has another shape than the quantizer's"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("CUDA key kernels: codebook ", i,
+                       " has another shape than the quantizer's"));
     }
   }
   return absl::OkStatus();
@@ -61,10 +61,10 @@ absl::StatusOr<CudaKeyEncoder> CudaKeyEncoder::Create(
   CVQ_ASSIGN_OR_RETURN(encoder.norms_,
                        DeviceMemory::Allocate(books * shape.num_values() *
                                               int64_t{sizeof(double)}));
-  CVQ_ASSIGN_OR_RETURN(encoder.cross_,
-                       DeviceMemory::Allocate(books * shape.num_values() *
-                                              shape.num_values() *
-                                              int64_t{sizeof(double)}));
+  CVQ_ASSIGN_OR_RETURN(
+      encoder.cross_,
+      DeviceMemory::Allocate(books * shape.num_values() * shape.num_values() *
+                             int64_t{sizeof(double)}));
   DeviceKeyCodebooks& device = encoder.codebooks_;
   device.num_kv_heads = static_cast<int>(params.num_kv_heads);
   device.stages = params.stages;
@@ -74,10 +74,10 @@ absl::StatusOr<CudaKeyEncoder> CudaKeyEncoder::Create(
   device.z = encoder.z_.as<float>();
   device.norms = encoder.norms_.as<double>();
   device.cross = encoder.cross_.as<double>();
-  CVQ_RETURN_IF_ERROR(CudaStatus(
-      LaunchKeyCodebookTables(device, encoder.norms_.as<double>(),
-                              encoder.cross_.as<double>(), nullptr),
-      "key codebook tables"));
+  CVQ_RETURN_IF_ERROR(
+      CudaStatus(LaunchKeyCodebookTables(device, encoder.norms_.as<double>(),
+                                         encoder.cross_.as<double>(), nullptr),
+                 "key codebook tables"));
   CVQ_RETURN_IF_ERROR(SynchronizeStream(nullptr));
   return encoder;
 }
@@ -91,9 +91,9 @@ absl::Status CudaKeyEncoder::Encode(const float* heads, int64_t num_tokens,
         absl::StrCat("CUDA key encode: num_tokens ", num_tokens,
                      "; expected 0 to ", max_tokens));
   }
-  return CudaStatus(LaunchKeyEncode(codebooks_, heads, num_tokens, codes,
-                                    stream),
-                    "key encode launch");
+  return CudaStatus(
+      LaunchKeyEncode(codebooks_, heads, num_tokens, codes, stream),
+      "key encode launch");
 }
 
 }  // namespace cuda

@@ -36,8 +36,8 @@ std::vector<uint16_t> GpuCodes(const KeyQuantizerParams& params,
   EXPECT_THAT(input.status(), IsOk());
   EXPECT_THAT(codes.status(), IsOk());
   if (!input.ok() || !codes.ok()) return {};
-  EXPECT_THAT(encoder->Encode(input->as<float>(), tokens,
-                              codes->as<uint16_t>(), nullptr),
+  EXPECT_THAT(encoder->Encode(input->as<float>(), tokens, codes->as<uint16_t>(),
+                              nullptr),
               IsOk());
   EXPECT_THAT(SynchronizeStream(nullptr), IsOk());
   absl::StatusOr<std::vector<uint16_t>> host =
@@ -73,8 +73,7 @@ TEST_P(CudaKeyEncoderTest, CodesEqualTheStructuredEncoder) {
   for (int64_t h = 0; h < c.num_kv_heads; ++h) {
     const StructuredKeyEncoder encoder(params.head_codebooks(h));
     for (int64_t t = 0; t < kTokens; ++t) {
-      encoder.Encode(&heads[(t * c.num_kv_heads + h) * c.head_dim],
-                     cpu.data());
+      encoder.Encode(&heads[(t * c.num_kv_heads + h) * c.head_dim], cpu.data());
       for (int s = 0; s < c.stages; ++s) {
         const uint16_t g = gpu[(t * c.num_kv_heads + h) * c.stages + s];
         if (g != cpu[s]) {
@@ -190,9 +189,9 @@ TEST(CudaKeyEncoderShapeTest, EncodeRejectsANegativeTokenCount) {
       RandomKeyParams(2, 16, 2, 3, PairLayout::kHalf, 0.3f, 1);
   absl::StatusOr<CudaKeyEncoder> encoder = CudaKeyEncoder::Create(params);
   ASSERT_THAT(encoder.status(), IsOk());
-  EXPECT_THAT(encoder->Encode(nullptr, -1, nullptr, nullptr),
-              StatusIs(absl::StatusCode::kInvalidArgument,
-                       HasSubstr("num_tokens -1")));
+  EXPECT_THAT(
+      encoder->Encode(nullptr, -1, nullptr, nullptr),
+      StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("num_tokens -1")));
 }
 
 }  // namespace

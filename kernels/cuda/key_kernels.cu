@@ -105,9 +105,9 @@ __global__ void __launch_bounds__(kEncodeThreads)
     double best = INFINITY;
     int best_code = INT_MAX;
     for (int k = threadIdx.x; k < values * values; k += blockDim.x) {
-      const double score =
-          Add(Add(halves[k >> cb.half_bits], halves[values + (k & (values - 1))]),
-              cross[k]);
+      const double score = Add(
+          Add(halves[k >> cb.half_bits], halves[values + (k & (values - 1))]),
+          cross[k]);
       if (score < best) {
         best = score;
         best_code = k;
@@ -240,8 +240,9 @@ __global__ void __launch_bounds__(kScoreThreads)
   for (int j = 0; j < pairs; ++j) {
     const float2 cs = rope[j * rope_capacity + t];
     const float* pair_table =
-        table + ((static_cast<int64_t>(kv_head) * pairs + j) * group +
-                 head_begin) * head_block;
+        table +
+        ((static_cast<int64_t>(kv_head) * pairs + j) * group + head_begin) *
+            head_block;
 #pragma unroll
     for (int i = 0; i < kScoreHeadChunk; ++i) {
       if (i < heads) {
@@ -252,10 +253,10 @@ __global__ void __launch_bounds__(kScoreThreads)
         for (int s = 0; s < kMaxKeyStages; ++s) {
           if (s < stages) {
             // P[a] + i * P[b].
-            const float2 pa = __ldg(reinterpret_cast<const float2*>(
-                entries + a_offset[s]));
-            const float2 pb = __ldg(reinterpret_cast<const float2*>(
-                entries + b_offset[s]));
+            const float2 pa =
+                __ldg(reinterpret_cast<const float2*>(entries + a_offset[s]));
+            const float2 pb =
+                __ldg(reinterpret_cast<const float2*>(entries + b_offset[s]));
             re += pa.x - pb.y;
             im += pa.y + pb.x;
           }
@@ -269,15 +270,16 @@ __global__ void __launch_bounds__(kScoreThreads)
   for (int i = 0; i < kScoreHeadChunk; ++i) {
     if (i < heads) {
       scores[(static_cast<int64_t>(kv_head) * group + head_begin + i) *
-                 score_stride + t] = acc[i] * factor;
+                 score_stride +
+             t] = acc[i] * factor;
     }
   }
 }
 
 }  // namespace
 
-int LaunchKeyCodebookTables(const DeviceKeyCodebooks& codebooks,
-                            double* norms, double* cross, void* stream) {
+int LaunchKeyCodebookTables(const DeviceKeyCodebooks& codebooks, double* norms,
+                            double* cross, void* stream) {
   KeyCodebookTablesKernel<<<codebooks.num_kv_heads * codebooks.stages, 256, 0,
                             AsStream(stream)>>>(codebooks, norms, cross);
   return LaunchError();

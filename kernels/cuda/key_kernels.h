@@ -43,8 +43,8 @@ struct DeviceKeyCodebooks {
 // Computes A and X from codebooks.z (codebooks.norms/cross are not read) in
 // the operation order of StructuredKeyEncoder, so scores round identically.
 // norms: [num_kv_heads, stages, 2^h], cross: [..., 2^h, 2^h] (written).
-int LaunchKeyCodebookTables(const DeviceKeyCodebooks& codebooks,
-                            double* norms, double* cross, void* stream);
+int LaunchKeyCodebookTables(const DeviceKeyCodebooks& codebooks, double* norms,
+                            double* cross, void* stream);
 
 // Greedy residual encoding, one block per (token, KV head), identical codes
 // to StructuredKeyEncoder (f64 scores, no fused multiply-adds, ties to the

@@ -67,10 +67,10 @@ absl::Status CudaValueCodec::CheckShape(const ValueQuantizerParams& params) {
   constexpr int64_t kMax = std::numeric_limits<int32_t>::max() / 4;
   if (params.dim > kMax || params.num_code_bits > kMax ||
       params.encoder.hidden > kMax || params.encoder.hidden < 0) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "CUDA value codec: dim ", params.dim, ", num_code_bits ",
-        params.num_code_bits, " or hidden ", params.encoder.hidden,
-        " out of range [0, ", kMax, "]"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("CUDA value codec: dim ", params.dim, ", num_code_bits ",
+                     params.num_code_bits, " or hidden ", params.encoder.hidden,
+                     " out of range [0, ", kMax, "]"));
   }
   const int64_t d = params.dim;
   const int64_t nc = params.num_code_bits;
@@ -158,13 +158,13 @@ absl::Status CudaValueCodec::Encode(const float* values, int64_t num_tokens,
       "value prepare launch"));
   // Row-major [n, hidden] = normed [n, d] . w1^T, i.e. column-major
   // hidden^T = w1 (as [d, hidden], transposed) . normed^T.
-  CVQ_RETURN_IF_ERROR(CublasStatus(
-      cublasSgemm(handle, CUBLAS_OP_T, CUBLAS_OP_N, h, n, d, &one,
-                  w1_.as<float>(), d, normed, d, &zero, hidden, h),
-      "value encoder GEMM 1"));
-  CVQ_RETURN_IF_ERROR(CudaStatus(
-      LaunchBiasGelu(hidden, b1_.as<float>(), n, h, stream),
-      "bias + GELU launch"));
+  CVQ_RETURN_IF_ERROR(
+      CublasStatus(cublasSgemm(handle, CUBLAS_OP_T, CUBLAS_OP_N, h, n, d, &one,
+                               w1_.as<float>(), d, normed, d, &zero, hidden, h),
+                   "value encoder GEMM 1"));
+  CVQ_RETURN_IF_ERROR(
+      CudaStatus(LaunchBiasGelu(hidden, b1_.as<float>(), n, h, stream),
+                 "bias + GELU launch"));
   CVQ_RETURN_IF_ERROR(CublasStatus(
       cublasSgemm(handle, CUBLAS_OP_T, CUBLAS_OP_N, 2 * nc, n, h, &one,
                   w2_.as<float>(), h, hidden, h, &zero, logits, 2 * nc),
@@ -173,10 +173,10 @@ absl::Status CudaValueCodec::Encode(const float* values, int64_t num_tokens,
       LaunchGroupArgmax(logits, b2_.as<float>(), n, nc, words, bits, stream),
       "group argmax launch"));
   // decoded [n, d] = bits [n, nc] . C [nc, d].
-  CVQ_RETURN_IF_ERROR(CublasStatus(
-      cublasSgemm(handle, CUBLAS_OP_N, CUBLAS_OP_N, d, n, nc, &one,
-                  codebook(), d, bits, nc, &zero, decoded, d),
-      "value decode GEMM"));
+  CVQ_RETURN_IF_ERROR(
+      CublasStatus(cublasSgemm(handle, CUBLAS_OP_N, CUBLAS_OP_N, d, n, nc, &one,
+                               codebook(), d, bits, nc, &zero, decoded, d),
+                   "value decode GEMM"));
   return CudaStatus(LaunchValueFactor(decoded, prescale, n, d, factor, stream),
                     "value factor launch");
 }

@@ -63,12 +63,12 @@ TEST_P(CudaValueCodecTest, EncodesLikeTheCpuQuantizer) {
   ASSERT_THAT(cpu.status(), IsOk());
   const int64_t code_bytes = (*cpu)->layout().code_bytes;
   std::vector<uint8_t> codes(kTokens * code_bytes), side(kTokens * 4);
-  ASSERT_THAT((*cpu)->Encode(
-                  TensorView(x.data(), DType::kF32, {kTokens, d}),
-                  MutableTensorView(codes.data(), DType::kU8,
-                                    {kTokens, code_bytes}),
-                  MutableTensorView(side.data(), DType::kU8, {kTokens, 4})),
-              IsOk());
+  ASSERT_THAT(
+      (*cpu)->Encode(
+          TensorView(x.data(), DType::kF32, {kTokens, d}),
+          MutableTensorView(codes.data(), DType::kU8, {kTokens, code_bytes}),
+          MutableTensorView(side.data(), DType::kU8, {kTokens, 4})),
+      IsOk());
 
   // GPU.
   absl::StatusOr<CudaValueCodec> codec = CudaValueCodec::Create(params);
@@ -77,8 +77,8 @@ TEST_P(CudaValueCodecTest, EncodesLikeTheCpuQuantizer) {
   ASSERT_THAT(cublas.status(), IsOk());
   const int64_t words = ValueCodeWords(nc);
   absl::StatusOr<DeviceMemory> input = Upload(absl::MakeConstSpan(x));
-  absl::StatusOr<DeviceMemory> workspace = DeviceMemory::Allocate(
-      CudaValueCodec::WorkspaceBytes(params, kTokens));
+  absl::StatusOr<DeviceMemory> workspace =
+      DeviceMemory::Allocate(CudaValueCodec::WorkspaceBytes(params, kTokens));
   absl::StatusOr<DeviceMemory> out_words =
       DeviceMemory::Allocate(kTokens * words * 4);
   absl::StatusOr<DeviceMemory> out_factor = DeviceMemory::Allocate(kTokens * 4);
@@ -116,8 +116,7 @@ TEST_P(CudaValueCodecTest, EncodesLikeTheCpuQuantizer) {
       same = false;
       ++near_ties;
       if (!logits_ready) {
-        PrescaleToUnit(&x[t * d], params.channel_scale.data(), d,
-                       unit.data());
+        PrescaleToUnit(&x[t * d], params.channel_scale.data(), d, unit.data());
         ValueMlpLogits(params.encoder, d, nc, unit.data(), logits.data(),
                        scratch.data());
         logits_ready = true;
@@ -126,8 +125,7 @@ TEST_P(CudaValueCodecTest, EncodesLikeTheCpuQuantizer) {
       const float b = logits[4 * g + cpu_category];
       EXPECT_NEAR(a, b, 1e-4f * std::max(1.0f, std::fabs(b)))
           << "token " << t << " group " << g << ": GPU category "
-          << gpu_category << " is not a near-tie of the CPU's "
-          << cpu_category;
+          << gpu_category << " is not a near-tie of the CPU's " << cpu_category;
     }
     float cpu_factor;
     std::memcpy(&cpu_factor, &side[t * 4], 4);
@@ -180,10 +178,10 @@ TEST(CudaValueCodecShapeTest, EncodeNeedsMlpWeightsAndRoom) {
   absl::StatusOr<CudaValueCodec> mlp =
       CudaValueCodec::Create(RandomValueParams(2, 8, 1, 4, 1));
   ASSERT_THAT(mlp.status(), IsOk());
-  EXPECT_THAT(mlp->Encode(nullptr, 9, 8, nullptr, nullptr, nullptr, *cublas,
-                          nullptr),
-              StatusIs(absl::StatusCode::kInvalidArgument,
-                       HasSubstr("num_tokens 9; expected 0 to 8")));
+  EXPECT_THAT(
+      mlp->Encode(nullptr, 9, 8, nullptr, nullptr, nullptr, *cublas, nullptr),
+      StatusIs(absl::StatusCode::kInvalidArgument,
+               HasSubstr("num_tokens 9; expected 0 to 8")));
 }
 
 }  // namespace

@@ -44,8 +44,8 @@ __global__ void ValuePrepareKernel(const float* values,
   if (threadIdx.x == 0) prescale[row] = norm;
 }
 
-__global__ void BiasGeluKernel(float* data, const float* bias,
-                               int64_t count, int width) {
+__global__ void BiasGeluKernel(float* data, const float* bias, int64_t count,
+                               int width) {
   const int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x;
   if (i >= count) return;
   const float x = data[i] + bias[i % width];
@@ -99,8 +99,8 @@ __global__ void ValueFactorKernel(const float* decoded, const float* prescale,
   }
   const float norm = sqrtf(BlockSum(squares, scratch));
   if (threadIdx.x == 0) {
-    factor[row] = norm > 0.0f && prescale[row] > 0.0f ? prescale[row] / norm
-                                                      : 0.0f;
+    factor[row] =
+        norm > 0.0f && prescale[row] > 0.0f ? prescale[row] / norm : 0.0f;
   }
 }
 
@@ -123,21 +123,24 @@ __global__ void ValueAccumulateKernel(const float* probs, int64_t prob_stride,
   for (int64_t t = begin; t < end; ++t) {
     const int64_t slot =
         static_cast<int64_t>(pages.page_table[t / pages.page_tokens]) *
-            pages.page_tokens + t % pages.page_tokens;
+            pages.page_tokens +
+        t % pages.page_tokens;
     const uint32_t bits = pages.bits[slot * pages.words + word];
     const float weight = head_probs[t] * pages.factor[slot];
 #pragma unroll
     for (int k = 0; k < 32; ++k) acc[k] += ((bits >> k) & 1u) ? weight : 0.0f;
   }
   const int64_t row_length = 32 * pages.words;
-  float* out = partial + (blockIdx.z * static_cast<int64_t>(num_heads) + head) *
-                             row_length + word * 32;
+  float* out =
+      partial +
+      (blockIdx.z * static_cast<int64_t>(num_heads) + head) * row_length +
+      word * 32;
 #pragma unroll
   for (int k = 0; k < 32; ++k) out[k] = acc[k];
 }
 
-__global__ void SumSplitsKernel(const float* partial, int splits,
-                                int64_t count, float* acc) {
+__global__ void SumSplitsKernel(const float* partial, int splits, int64_t count,
+                                float* acc) {
   const int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x;
   if (i >= count) return;
   float sum = 0.0f;
@@ -196,9 +199,8 @@ int LaunchGroupArgmax(const float* logits, const float* bias,
   const int64_t count = num_tokens * words_per_token;
   if (count == 0) return 0;
   GroupArgmaxKernel<<<static_cast<unsigned>(CeilDiv(count, 128)), 128, 0,
-                      AsStream(stream)>>>(logits, bias, num_tokens,
-                                          num_code_bits, words_per_token,
-                                          words, bits);
+                      AsStream(stream)>>>(
+      logits, bias, num_tokens, num_code_bits, words_per_token, words, bits);
   return LaunchError();
 }
 
@@ -237,8 +239,7 @@ int LaunchValueAccumulate(const float* probs, int64_t prob_stride,
   return LaunchError();
 }
 
-int LaunchAttentionFinalize(const float* compressed,
-                            const float* channel_scale,
+int LaunchAttentionFinalize(const float* compressed, const float* channel_scale,
                             const float* window_probs, int64_t window_stride,
                             const float* window_values, int64_t window_tokens,
                             int64_t first_slot, int64_t ring_slots,

@@ -50,8 +50,7 @@ int LaunchGroupArgmax(const float* logits, const float* bias,
 // factor[t] = prescale[t] / ||decoded[t]||, 0 if either is 0.
 // decoded: [num_tokens, dim] = bits . C.
 int LaunchValueFactor(const float* decoded, const float* prescale,
-                      int64_t num_tokens, int dim, float* factor,
-                      void* stream);
+                      int64_t num_tokens, int dim, float* factor, void* stream);
 
 // Where the compressed values of a layer live (pages as DeviceKeyPages).
 struct DeviceValuePages {
@@ -84,8 +83,7 @@ int LaunchValueAccumulate(const float* probs, int64_t prob_stride,
 //             slot(w) = (first_slot + w) % ring_slots.
 // compressed: [num_heads, head_dim]; window_probs: [num_heads, window_stride];
 // window_values: [ring_slots, num_heads / group, head_dim].
-int LaunchAttentionFinalize(const float* compressed,
-                            const float* channel_scale,
+int LaunchAttentionFinalize(const float* compressed, const float* channel_scale,
                             const float* window_probs, int64_t window_stride,
                             const float* window_values, int64_t window_tokens,
                             int64_t first_slot, int64_t ring_slots,

@@ -106,11 +106,10 @@ absl::Status Run(const std::vector<int64_t>& token_counts, int iters) {
                            CudaDenseAttention::Create(shape, tokens));
       for (int64_t t = 0; t < tokens; t += kChunk) {
         const int64_t n = std::min(kChunk, tokens - t);
-        CVQ_RETURN_IF_ERROR(dense->Append(rows.as<float>(), rows.as<float>(),
-                                          n, stream));
+        CVQ_RETURN_IF_ERROR(
+            dense->Append(rows.as<float>(), rows.as<float>(), n, stream));
       }
-      CVQ_ASSIGN_OR_RETURN(const double ms,
-                           TimeSteps(iters, stream, [&] {
+      CVQ_ASSIGN_OR_RETURN(const double ms, TimeSteps(iters, stream, [&] {
                              return dense->Attend(query.as<float>(),
                                                   out.as<float>(), stream);
                            }));
@@ -118,9 +117,9 @@ absl::Status Run(const std::vector<int64_t>& token_counts, int iters) {
     }
     for (const int bits : {1, 2}) {
       const int stages = bits == 1 ? 11 : 21;
-      const KeyQuantizerParams keys = testing::RandomKeyParams(
-          shape.num_kv_heads, shape.head_dim, stages, 6, shape.pair_layout,
-          0.3f, 2);
+      const KeyQuantizerParams keys =
+          testing::RandomKeyParams(shape.num_kv_heads, shape.head_dim, stages,
+                                   6, shape.pair_layout, 0.3f, 2);
       const ValueQuantizerParams values = testing::RandomValueParams(
           shape.num_kv_heads, shape.head_dim, bits, 0, 3);
       CudaLayerCacheOptions options;
@@ -139,12 +138,11 @@ absl::Status Run(const std::vector<int64_t>& token_counts, int iters) {
       for (uint8_t& b : value_codes) b = static_cast<uint8_t>(rng.NextU64());
       const std::vector<float> ones(encoded, 1.0f);
       CVQ_RETURN_IF_ERROR(cache->AppendEncoded(key_codes.data(), ones.data(),
-                                               value_codes.data(),
-                                               ones.data(), encoded));
-      CVQ_RETURN_IF_ERROR(cache->Append(rows.as<float>(), rows.as<float>(),
-                                        kWindow, stream));
-      CVQ_ASSIGN_OR_RETURN(const double ms,
-                           TimeSteps(iters, stream, [&] {
+                                               value_codes.data(), ones.data(),
+                                               encoded));
+      CVQ_RETURN_IF_ERROR(
+          cache->Append(rows.as<float>(), rows.as<float>(), kWindow, stream));
+      CVQ_ASSIGN_OR_RETURN(const double ms, TimeSteps(iters, stream, [&] {
                              return cache->Attend(query.as<float>(),
                                                   out.as<float>(), stream);
                            }));
@@ -154,8 +152,7 @@ absl::Status Run(const std::vector<int64_t>& token_counts, int iters) {
           encoded * (codes_per_token * 2 + 4 +
                      (values.num_code_bits + 31) / 32 * 4 + 4) +
           kWindow * dim * 4 * 2;
-      rows_out.push_back(
-          {bits == 1 ? "CommVQ-1" : "CommVQ-2", ms, kv_bytes});
+      rows_out.push_back({bits == 1 ? "CommVQ-1" : "CommVQ-2", ms, kv_bytes});
     }
     for (const Row& row : rows_out) {
       std::printf("%8lld  %-10s  %10.4f  %9.2fx  %12.1f\n",

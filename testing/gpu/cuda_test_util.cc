@@ -28,9 +28,8 @@ bool CudaDeviceAvailable(std::string* why) {
 }
 
 KeyQuantizerParams RandomKeyParams(int64_t num_kv_heads, int64_t head_dim,
-                                   int stages, int half_bits,
-                                   PairLayout layout, float scale,
-                                   uint64_t seed) {
+                                   int stages, int half_bits, PairLayout layout,
+                                   float scale, uint64_t seed) {
   KeyQuantizerParams params;
   params.num_kv_heads = num_kv_heads;
   params.stages = stages;
@@ -79,7 +78,8 @@ ValueQuantizerParams RandomValueParams(int64_t num_kv_heads, int64_t head_dim,
   return p;
 }
 
-absl::StatusOr<std::unique_ptr<Quantizer>> KeyQuantizerOf(KeyQuantizerParams params) {
+absl::StatusOr<std::unique_ptr<Quantizer>> KeyQuantizerOf(
+    KeyQuantizerParams params) {
   const std::string spec = absl::StrCat(
       "commvq_key:num_kv_heads=", params.num_kv_heads,
       ",half_bits=", params.shape.half_bits, ",stages=", params.stages,
@@ -88,8 +88,8 @@ absl::StatusOr<std::unique_ptr<Quantizer>> KeyQuantizerOf(KeyQuantizerParams par
   return MakeCommvqKeyQuantizer(spec, dim, std::move(params));
 }
 
-absl::StatusOr<std::unique_ptr<Quantizer>> ValueQuantizerOf(ValueQuantizerParams params,
-                                            int bits) {
+absl::StatusOr<std::unique_ptr<Quantizer>> ValueQuantizerOf(
+    ValueQuantizerParams params, int bits) {
   const std::string spec = CommvqValueSpec(
       params.num_kv_heads, bits, params.encoder.hidden > 0 ? "mlp" : "search");
   const int64_t dim = params.dim;

@@ -22,31 +22,30 @@ namespace testing {
 bool CudaDeviceAvailable(std::string* why);
 
 // GTEST_SKIP()s the calling test on machines without a GPU.
-#define CVQ_SKIP_WITHOUT_GPU()                                     \
-  do {                                                             \
-    std::string cvq_skip_why;                                      \
-    if (!::commvq::testing::CudaDeviceAvailable(&cvq_skip_why)) {  \
-      GTEST_SKIP() << "no CUDA device: " << cvq_skip_why;          \
-    }                                                              \
+#define CVQ_SKIP_WITHOUT_GPU()                                    \
+  do {                                                            \
+    std::string cvq_skip_why;                                     \
+    if (!::commvq::testing::CudaDeviceAvailable(&cvq_skip_why)) { \
+      GTEST_SKIP() << "no CUDA device: " << cvq_skip_why;         \
+    }                                                             \
   } while (0)
 
 // Key codebooks of standard deviation `scale` for every head and stage.
 KeyQuantizerParams RandomKeyParams(int64_t num_kv_heads, int64_t head_dim,
-                                   int stages, int half_bits,
-                                   PairLayout layout, float scale,
-                                   uint64_t seed);
+                                   int stages, int half_bits, PairLayout layout,
+                                   float scale, uint64_t seed);
 
 // Value parameters with Nc = bits * dim code bits and, when hidden > 0,
 // random mlp encoder weights (scaled so logits are O(1)).
 ValueQuantizerParams RandomValueParams(int64_t num_kv_heads, int64_t head_dim,
-                                       int bits, int64_t hidden,
-                                       uint64_t seed);
+                                       int bits, int64_t hidden, uint64_t seed);
 
 // The CPU quantizers of those parameters (commvq_key, commvq_value with
 // encoder=mlp when the params have weights, else search).
-absl::StatusOr<std::unique_ptr<Quantizer>> KeyQuantizerOf(KeyQuantizerParams params);
-absl::StatusOr<std::unique_ptr<Quantizer>> ValueQuantizerOf(ValueQuantizerParams params,
-                                            int bits);
+absl::StatusOr<std::unique_ptr<Quantizer>> KeyQuantizerOf(
+    KeyQuantizerParams params);
+absl::StatusOr<std::unique_ptr<Quantizer>> ValueQuantizerOf(
+    ValueQuantizerParams params, int bits);
 
 }  // namespace testing
 }  // namespace commvq
