@@ -3,7 +3,9 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <filesystem>
 #include <map>
+#include <system_error>
 #include <utility>
 
 #include "absl/strings/numbers.h"
@@ -19,6 +21,7 @@
 #include "commvq/quantizer/commvq_key/key_codebook.h"
 #include "commvq/quantizer/commvq_key/structured_encode.h"
 #include "commvq/quantizer/vector_norm.h"
+#include "training/key_checkpoint.h"
 
 namespace commvq {
 namespace {
@@ -39,10 +42,9 @@ absl::Status ValidateOptions(const TrainKeysOptions& options) {
   }
   if (options.layout != PairLayout::kHalf &&
       options.layout != PairLayout::kInterleaved) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("train keys: pair layout is ",
-                     PairLayoutName(options.layout),
-                     ": expected half or interleaved"));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "train keys: pair layout is ", PairLayoutName(options.layout),
+        ": expected half or interleaved"));
   }
   if (options.half_bits < 1 || options.half_bits > kMaxKeyHalfBits) {
     return absl::InvalidArgumentError(
@@ -106,9 +108,8 @@ absl::StatusOr<std::vector<float>> ReadRows(const SafetensorsTensor& tensor,
         Bfloat16sToFloats(halves, absl::MakeSpan(dst, cols));
         break;
       default:
-        return absl::InvalidArgumentError(
-            absl::StrCat("train keys: tensor ", tensor.name,
-                         " is not f16, bf16 or f32"));
+        return absl::InvalidArgumentError(absl::StrCat(
+            "train keys: tensor ", tensor.name, " is not f16, bf16 or f32"));
     }
   }
   return out;
@@ -131,8 +132,8 @@ int KeyStagesForBits(int bits, int64_t head_dim, int half_bits) {
 
 std::string CommvqKeySpec(const TrainKeysOptions& options, int stages) {
   return absl::StrCat(
-      "commvq_key:num_kv_heads=", options.num_kv_heads, ",layout=",
-      options.layout == PairLayout::kHalf ? "half" : "interleaved",
+      "commvq_key:num_kv_heads=", options.num_kv_heads,
+      ",layout=", options.layout == PairLayout::kHalf ? "half" : "interleaved",
       ",half_bits=", options.half_bits, ",stages=", stages);
 }
 
@@ -144,8 +145,7 @@ absl::StatusOr<std::unique_ptr<Quantizer>> TrainCommvqKeyLayer(
   const int64_t dim = heads * head_dim;
   const int64_t pairs = head_dim / 2;
   const int stages = ResolvedStages(options);
-  CVQ_RETURN_IF_ERROR(
-      CheckFinite(keys, std::max<int64_t>(n, 0), dim, "keys"));
+  CVQ_RETURN_IF_ERROR(CheckFinite(keys, std::max<int64_t>(n, 0), dim, "keys"));
 
   // Unit keys (whole-key norm, rounded to fp16 as the quantizer encodes);
   // zero-norm tokens encode to zero codes and are left out.
@@ -164,8 +164,8 @@ absl::StatusOr<std::unique_ptr<Quantizer>> TrainCommvqKeyLayer(
   const int64_t values = int64_t{1} << options.half_bits;
   if (rows < values) {
     return absl::InvalidArgumentError(absl::StrCat(
-        "train keys: ", rows, " non-zero keys: expected at least 2^half_bits = ",
-        values));
+        "train keys: ", rows,
+        " non-zero keys: expected at least 2^half_bits = ", values));
   }
 
   KeyQuantizerParams params;
@@ -176,6 +176,29 @@ absl::StatusOr<std::unique_ptr<Quantizer>> TrainCommvqKeyLayer(
   params.shape.layout = options.layout;
   params.codebooks.reserve(heads * stages);
 
+  if (static_cast<int64_t>(options.resume.size()) > heads * stages) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "train keys: ", options.resume.size(),
+        " codebooks to resume from: expected at most ", heads * stages));
+  }
+  for (const KeyCodebook& codebook : options.resume) {
+    const KeyCodebookShape& shape = codebook.shape();
+    if (shape.head_dim != head_dim || shape.half_bits != options.half_bits ||
+        shape.layout != options.layout) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "train keys: a codebook to resume from has head_dim ", shape.head_dim,
+          ", half_bits ", shape.half_bits, ", layout ",
+          PairLayoutName(shape.layout), ": expected ", head_dim, ", ",
+          options.half_bits, ", ", PairLayoutName(options.layout)));
+    }
+  }
+
+  const auto report_progress = [&] {
+    if (options.progress) {
+      options.progress(static_cast<double>(params.codebooks.size()) /
+                       static_cast<double>(heads * stages));
+    }
+  };
   const Rng root(options.seed);
   std::vector<float> residual(rows * head_dim);
   std::vector<float> gathered(rows * pairs * 2);
@@ -185,6 +208,16 @@ absl::StatusOr<std::unique_ptr<Quantizer>> TrainCommvqKeyLayer(
                   head_dim * sizeof(float));
     }
     for (int s = 0; s < stages; ++s) {
+      const size_t index = params.codebooks.size();
+      if (index < options.resume.size()) {
+        // Trained before: only its residuals are needed, recomputed as the
+        // first run computed them.
+        SubtractNearestCentres(options.resume[index], residual.data(), rows,
+                               options.pool);
+        params.codebooks.push_back(options.resume[index]);
+        report_progress();
+        continue;
+      }
       for (int64_t i = 0; i < rows; ++i) {
         const float* row = &residual[i * head_dim];
         float* out = &gathered[i * pairs * 2];
@@ -198,24 +231,24 @@ absl::StatusOr<std::unique_ptr<Quantizer>> TrainCommvqKeyLayer(
       em.temperature_scale = KeyStageTemperatureScale(s);
       em.seed = root.Fork(static_cast<uint64_t>(h * stages + s)).NextU64();
       em.pool = options.pool;
-      absl::StatusOr<KeyEmResult> result = TrainKeyStage(
-          gathered, rows, static_cast<int>(pairs), em);
+      absl::StatusOr<KeyEmResult> result =
+          TrainKeyStage(gathered, rows, static_cast<int>(pairs), em);
       if (!result.ok()) {
         return absl::Status(result.status().code(),
                             absl::StrCat("train keys: head ", h, ", stage ", s,
                                          ": ", result.status().message()));
       }
-      CVQ_ASSIGN_OR_RETURN(KeyCodebook codebook,
-                           KeyCodebook::Create(params.shape,
-                                               std::move(result->z)));
+      CVQ_ASSIGN_OR_RETURN(
+          KeyCodebook codebook,
+          KeyCodebook::Create(params.shape, std::move(result->z)));
       // Subtract with the quantizer's own encoder, so later stages train
       // on exactly the residuals encoding will leave.
       SubtractNearestCentres(codebook, residual.data(), rows, options.pool);
       params.codebooks.push_back(std::move(codebook));
-      if (options.progress) {
-        options.progress(static_cast<double>(params.codebooks.size()) /
-                         static_cast<double>(heads * stages));
+      if (options.on_stage) {
+        CVQ_RETURN_IF_ERROR(options.on_stage(params.codebooks));
       }
+      report_progress();
     }
   }
   return MakeCommvqKeyQuantizer(CommvqKeySpec(options, stages), dim,
@@ -268,6 +301,16 @@ absl::Status TrainKeysFromDump(const std::string& dump_path,
                      ": metadata 'rope_theta' is missing or not a number"));
   }
 
+  if (!options.checkpoint_dir.empty()) {
+    std::error_code error;
+    std::filesystem::create_directories(options.checkpoint_dir, error);
+    if (error) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("train keys: cannot create the checkpoint folder ",
+                       options.checkpoint_dir, ": ", error.message()));
+    }
+  }
+
   std::vector<int> layers = options.layers;
   if (layers.empty()) {
     for (int i = 0; i < num_layers; ++i) layers.push_back(i);
@@ -275,8 +318,8 @@ absl::Status TrainKeysFromDump(const std::string& dump_path,
   for (int layer : layers) {
     if (layer < 0 || layer >= num_layers) {
       return absl::InvalidArgumentError(
-          absl::StrCat("train keys: layer ", layer, " is not in the dump's [0, ",
-                       num_layers, ")"));
+          absl::StrCat("train keys: layer ", layer,
+                       " is not in the dump's [0, ", num_layers, ")"));
     }
   }
 
@@ -301,9 +344,9 @@ absl::Status TrainKeysFromDump(const std::string& dump_path,
     CVQ_ASSIGN_OR_RETURN(const SafetensorsTensor* tensor, dump.Find(name));
     if (tensor->shape.size() != 3 || tensor->shape[1] != num_kv_heads ||
         tensor->shape[2] != head_dim || tensor->shape[0] < 1) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "train keys: KV dump ", dump_path, ": ", name,
-          " is not [tokens, ", num_kv_heads, ", ", head_dim, "]"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("train keys: KV dump ", dump_path, ": ", name,
+                       " is not [tokens, ", num_kv_heads, ", ", head_dim, "]"));
     }
     const int64_t tokens = tensor->shape[0];
     const int64_t n = options.max_samples > 0
@@ -314,6 +357,30 @@ absl::Status TrainKeysFromDump(const std::string& dump_path,
     CVQ_ASSIGN_OR_RETURN(const std::vector<float> keys,
                          ReadRows(*tensor, rows, dim));
     num_samples = n;
+    train.resume.clear();
+    train.on_stage = nullptr;
+    if (!options.checkpoint_dir.empty()) {
+      const std::string path = KeyCheckpointPath(options.checkpoint_dir, layer);
+      // Everything that determines the layer's codebooks.
+      const std::string fingerprint = absl::StrCat(
+          "text_crc32c=", MetaString(dump, "text_crc32c"), ",tokens=", tokens,
+          ",layer=", layer, ",samples=", n, ",kv_heads=", num_kv_heads,
+          ",head_dim=", head_dim, ",layout=", layout_name,
+          ",half_bits=", train.half_bits, ",stages=", train.stages,
+          ",iters=", train.em.iterations, ",seed=", train.seed);
+      const KeyCodebookShape shape{head_dim, train.half_bits, layout};
+      absl::StatusOr<std::vector<KeyCodebook>> saved =
+          ReadKeyCheckpoint(path, fingerprint, shape);
+      if (saved.ok()) {
+        train.resume = *std::move(saved);
+      } else if (!absl::IsNotFound(saved.status())) {
+        return saved.status();
+      }
+      train.on_stage = [path,
+                        fingerprint](absl::Span<const KeyCodebook> codebooks) {
+        return WriteKeyCheckpoint(path, fingerprint, codebooks);
+      };
+    }
     // Layers share the seed (each layer's codebooks are independent).
     train.progress = [&](double fraction) {
       if (options.progress) {
@@ -324,9 +391,9 @@ absl::Status TrainKeysFromDump(const std::string& dump_path,
     absl::StatusOr<std::unique_ptr<Quantizer>> q =
         TrainCommvqKeyLayer(keys.data(), n, train);
     if (!q.ok()) {
-      return absl::Status(q.status().code(),
-                          absl::StrCat("layer ", layer, ": ",
-                                       q.status().message()));
+      return absl::Status(
+          q.status().code(),
+          absl::StrCat("layer ", layer, ": ", q.status().message()));
     }
     quantizers.push_back(*std::move(q));
   }

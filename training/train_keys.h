@@ -15,7 +15,9 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/types/span.h"
 #include "commvq/base/pair_layout.h"
+#include "commvq/quantizer/commvq_key/key_codebook.h"
 #include "commvq/quantizer/quantizer.h"
 #include "training/key_em.h"
 
@@ -25,7 +27,7 @@ class ThreadPool;
 
 struct TrainKeysOptions {
   int64_t num_kv_heads = 1;
-  int64_t head_dim = 0;  // even
+  int64_t head_dim = 0;                   // even
   PairLayout layout = PairLayout::kHalf;  // kHalf or kInterleaved
   // h: 2^h complex values per pair, codes of 2h bits; in [1, 8].
   int half_bits = 6;
@@ -42,6 +44,16 @@ struct TrainKeysOptions {
   ThreadPool* pool = nullptr;
   // Called with the completed fraction in [0, 1] after each (head, stage).
   std::function<void(double)> progress;
+  // Codebooks already trained by an earlier run with these options, in
+  // training order (head-major, stage-minor; a checkpoint's content): they
+  // are taken as they are and training continues after them, with the
+  // result bit-identical to an uninterrupted run. At most num_kv_heads *
+  // stages, each of this run's shape.
+  std::vector<KeyCodebook> resume;
+  // If set, called after each newly trained stage with all codebooks so far
+  // (resumed ones included), e.g. to write a checkpoint; an error stops
+  // training and is returned.
+  std::function<absl::Status(absl::Span<const KeyCodebook>)> on_stage;
 };
 
 // The official temperature schedule across residual stages: the scale is
@@ -87,6 +99,12 @@ struct TrainKeysFileOptions {
   ThreadPool* pool = nullptr;
   // Completed fraction of all requested layers, in [0, 1].
   std::function<void(double)> progress;
+  // If not empty: a folder (created if missing) for one checkpoint per
+  // layer (key_checkpoint.h), written after every stage; a layer whose
+  // checkpoint is there resumes from it (complete layers are not trained
+  // again). Checkpoints of other settings are an error. They are kept
+  // after the run.
+  std::string checkpoint_dir;
 };
 
 // Reads the KV dump at `dump_path` (layers.<i>.keys [T, KVH, D], f16, f32 or

@@ -2,6 +2,7 @@
 
 #include <cstdint>
 #include <cstdio>
+#include <filesystem>
 #include <map>
 #include <memory>
 #include <string>
@@ -19,6 +20,7 @@
 #include "commvq/quantizer/quantizer_spec.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "training/key_checkpoint.h"
 
 namespace commvq {
 namespace {
@@ -34,20 +36,17 @@ double RelativeError(const Quantizer& q, const std::vector<float>& x) {
   std::vector<uint8_t> codes(n * q.layout().code_bytes);
   std::vector<uint8_t> side(n * q.layout().side_bytes);
   std::vector<float> out(x.size());
-  EXPECT_THAT(
-      q.Encode(TensorView(x.data(), DType::kF32, {n, q.dim()}),
-               MutableTensorView(codes.data(), DType::kU8,
-                                 {n, q.layout().code_bytes}),
-               MutableTensorView(side.data(), DType::kU8,
-                                 {n, q.layout().side_bytes})),
-      IsOk());
-  EXPECT_THAT(q.Decode(TensorView(codes.data(), DType::kU8,
-                                  {n, q.layout().code_bytes}),
-                       TensorView(side.data(), DType::kU8,
-                                  {n, q.layout().side_bytes}),
-                       MutableTensorView(out.data(), DType::kF32,
-                                         {n, q.dim()})),
+  EXPECT_THAT(q.Encode(TensorView(x.data(), DType::kF32, {n, q.dim()}),
+                       MutableTensorView(codes.data(), DType::kU8,
+                                         {n, q.layout().code_bytes}),
+                       MutableTensorView(side.data(), DType::kU8,
+                                         {n, q.layout().side_bytes})),
               IsOk());
+  EXPECT_THAT(
+      q.Decode(TensorView(codes.data(), DType::kU8, {n, q.layout().code_bytes}),
+               TensorView(side.data(), DType::kU8, {n, q.layout().side_bytes}),
+               MutableTensorView(out.data(), DType::kF32, {n, q.dim()})),
+      IsOk());
   double error = 0.0, energy = 0.0;
   for (size_t i = 0; i < x.size(); ++i) {
     error += (double{x[i]} - out[i]) * (double{x[i]} - out[i]);
@@ -58,7 +57,8 @@ double RelativeError(const Quantizer& q, const std::vector<float>& x) {
 
 TEST(TrainKeysTest, TemperatureScheduleAndStageCounts) {
   EXPECT_DOUBLE_EQ(KeyStageTemperatureScale(0), 1.0);
-  for (int s = 1; s <= 4; ++s) EXPECT_DOUBLE_EQ(KeyStageTemperatureScale(s), 0.1);
+  for (int s = 1; s <= 4; ++s)
+    EXPECT_DOUBLE_EQ(KeyStageTemperatureScale(s), 0.1);
   for (int s = 5; s <= 8; ++s) {
     EXPECT_DOUBLE_EQ(KeyStageTemperatureScale(s), 0.01);
   }
@@ -124,8 +124,9 @@ TEST(TrainKeysTest, EmBeatsTheInterimHardFitOnHeldOutKeys) {
       MakeCommvqKeyQuantizerFactory();
   CVQ_ASSERT_OK_AND_ASSIGN(const QuantizerSpec spec,
                            ParseQuantizerSpec(em->spec()));
-  CVQ_ASSERT_OK_AND_ASSIGN(const ResolvedOptions resolved,
-                           ResolveOptions(factory->description().options, spec));
+  CVQ_ASSERT_OK_AND_ASSIGN(
+      const ResolvedOptions resolved,
+      ResolveOptions(factory->description().options, spec));
   TrainOptions hard_options;
   hard_options.seed = 7;
   hard_options.pool = &pool;
@@ -156,6 +157,52 @@ TEST(TrainKeysTest, RejectsBadOptionsAndTooFewKeys) {
                        HasSubstr("head_dim is 15")));
 }
 
+// An interrupted run resumed from its saved codebooks gives the same
+// quantizer as an uninterrupted one, wherever it was interrupted (inside
+// the first head, at the head boundary, in the last head).
+TEST(TrainKeysTest, ResumingGivesTheUninterruptedResult) {
+  const std::vector<float> keys = KeyLikeRows(600, 32, 5);
+  TrainKeysOptions options = SmallOptions();
+  options.em.iterations = 8;
+  CVQ_ASSERT_OK_AND_ASSIGN(auto full,
+                           TrainCommvqKeyLayer(keys.data(), 600, options));
+  CVQ_ASSERT_OK_AND_ASSIGN(const std::string expected, full->Serialize());
+  for (size_t stop_after : {1u, 4u, 7u}) {
+    SCOPED_TRACE(stop_after);
+    TrainKeysOptions first = options;
+    std::vector<KeyCodebook> saved;
+    first.on_stage = [&](absl::Span<const KeyCodebook> codebooks) {
+      saved.assign(codebooks.begin(), codebooks.end());
+      return codebooks.size() == stop_after
+                 ? absl::CancelledError("interrupted")
+                 : absl::OkStatus();
+    };
+    EXPECT_THAT(
+        TrainCommvqKeyLayer(keys.data(), 600, first),
+        StatusIs(absl::StatusCode::kCancelled, HasSubstr("interrupted")));
+    ASSERT_EQ(saved.size(), stop_after);
+    TrainKeysOptions second = options;
+    second.resume = saved;
+    int new_stages = 0;
+    second.on_stage = [&](absl::Span<const KeyCodebook>) {
+      ++new_stages;
+      return absl::OkStatus();
+    };
+    CVQ_ASSERT_OK_AND_ASSIGN(auto resumed,
+                             TrainCommvqKeyLayer(keys.data(), 600, second));
+    EXPECT_EQ(new_stages, 8 - static_cast<int>(stop_after));
+    CVQ_ASSERT_OK_AND_ASSIGN(const std::string got, resumed->Serialize());
+    EXPECT_EQ(got, expected);
+  }
+  // Codebooks of another shape are not taken.
+  TrainKeysOptions other = options;
+  other.resume = {
+      testing::RandomKeyCodebook({16, 3, PairLayout::kHalf}, 0.1f, 1)};
+  EXPECT_THAT(
+      TrainCommvqKeyLayer(keys.data(), 600, other),
+      StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("half_bits 3")));
+}
+
 // A KV dump in the eval/kv_dump.h format: 2 layers, 2 KV heads of 8.
 void WriteTinyDump(const std::string& path, int64_t tokens) {
   std::vector<std::vector<uint16_t>> storage;
@@ -168,17 +215,22 @@ void WriteTinyDump(const std::string& path, int64_t tokens) {
       std::vector<uint16_t> halves(rows.size());
       FloatsToHalves(rows, absl::MakeSpan(halves));
       storage.push_back(std::move(halves));
-      tensors.push_back({absl::StrCat("layers.", layer, ".", kind),
-                         TensorView(storage.back().data(), DType::kF16,
-                                    {tokens, 2, 8})});
+      tensors.push_back(
+          {absl::StrCat("layers.", layer, ".", kind),
+           TensorView(storage.back().data(), DType::kF16, {tokens, 2, 8})});
     }
   }
   const std::map<std::string, std::string> metadata = {
-      {"format", "commvq-kv-dump-1"}, {"model", "tiny"},
-      {"num_layers", "2"},            {"num_heads", "2"},
-      {"num_kv_heads", "2"},          {"head_dim", "8"},
-      {"rope_theta", "10000"},        {"pair_layout", "interleaved"},
-      {"tokens", absl::StrCat(tokens)}, {"text_bytes", "123"},
+      {"format", "commvq-kv-dump-1"},
+      {"model", "tiny"},
+      {"num_layers", "2"},
+      {"num_heads", "2"},
+      {"num_kv_heads", "2"},
+      {"head_dim", "8"},
+      {"rope_theta", "10000"},
+      {"pair_layout", "interleaved"},
+      {"tokens", absl::StrCat(tokens)},
+      {"text_bytes", "123"},
       {"text_crc32c", "0badc0de"}};
   ASSERT_THAT(WriteSafetensors(path, tensors, metadata), IsOk());
 }
@@ -242,9 +294,65 @@ TEST(TrainKeysTest, TrainKeysFromDumpWritesALoadableCodebookFile) {
   options.layers = {};
   options.stages = 0;
   options.bits = 3;
-  EXPECT_THAT(TrainKeysFromDump(dump, options, out),
+  EXPECT_THAT(
+      TrainKeysFromDump(dump, options, out),
+      StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("bits is 3")));
+}
+
+// The same through files: a run with --checkpoint leaves one checkpoint per
+// layer; a rerun with a layer's checkpoint cut back to its first stages (as
+// an interrupted run leaves it) and another layer's missing writes the same
+// codebooks. Checkpoints of other settings are refused.
+TEST(TrainKeysTest, CheckpointedRunResumesBitIdentically) {
+  const std::string dir = ::testing::TempDir() + "/resume";
+  std::filesystem::remove_all(dir);
+  const std::string dump = dir + "_dump.safetensors";
+  WriteTinyDump(dump, 300);
+  TrainKeysFileOptions options;
+  options.stages = 3;
+  options.half_bits = 3;
+  options.iterations = 5;
+  options.seed = 4;
+  options.checkpoint_dir = dir + "/ckpt";
+  const std::string first = dir + "/first.cvqcb";
+  ASSERT_THAT(TrainKeysFromDump(dump, options, first), IsOk());
+
+  // What layer 1's checkpoint must say about the run.
+  const std::string fingerprint =
+      "text_crc32c=0badc0de,tokens=300,layer=1,samples=300,kv_heads=2,"
+      "head_dim=8,layout=interleaved,half_bits=3,stages=3,iters=5,seed=4";
+  const KeyCodebookShape shape{8, 3, PairLayout::kInterleaved};
+  const std::string layer1 = KeyCheckpointPath(options.checkpoint_dir, 1);
+  CVQ_ASSERT_OK_AND_ASSIGN(std::vector<KeyCodebook> saved,
+                           ReadKeyCheckpoint(layer1, fingerprint, shape));
+  ASSERT_EQ(saved.size(), 6u);  // 2 heads x 3 stages
+  saved.erase(saved.begin() + 2, saved.end());
+  ASSERT_THAT(WriteKeyCheckpoint(layer1, fingerprint, saved), IsOk());
+  ASSERT_TRUE(
+      std::filesystem::remove(KeyCheckpointPath(options.checkpoint_dir, 0)));
+  const std::string second = dir + "/second.cvqcb";
+  ASSERT_THAT(TrainKeysFromDump(dump, options, second), IsOk());
+
+  CVQ_ASSERT_OK_AND_ASSIGN(const CodebookFile a, CodebookFile::Open(first));
+  CVQ_ASSERT_OK_AND_ASSIGN(const CodebookFile b, CodebookFile::Open(second));
+  for (const char* name : {"layer.0.key", "layer.1.key"}) {
+    SCOPED_TRACE(name);
+    CVQ_ASSERT_OK_AND_ASSIGN(auto qa, a.LoadQuantizer(name));
+    CVQ_ASSERT_OK_AND_ASSIGN(auto qb, b.LoadQuantizer(name));
+    CVQ_ASSERT_OK_AND_ASSIGN(const std::string sa, qa->Serialize());
+    CVQ_ASSERT_OK_AND_ASSIGN(const std::string sb, qb->Serialize());
+    EXPECT_EQ(sa, sb);
+  }
+  CVQ_ASSERT_OK_AND_ASSIGN(saved,
+                           ReadKeyCheckpoint(layer1, fingerprint, shape));
+  EXPECT_EQ(saved.size(), 6u);
+
+  options.seed = 5;
+  EXPECT_THAT(TrainKeysFromDump(dump, options, second),
               StatusIs(absl::StatusCode::kInvalidArgument,
-                       HasSubstr("bits is 3")));
+                       HasSubstr("was written by a run with other settings")));
+  EXPECT_THAT(ReadKeyCheckpoint(dir + "/none.ckpt", fingerprint, shape),
+              StatusIs(absl::StatusCode::kNotFound, HasSubstr("none.ckpt")));
 }
 
 }  // namespace

@@ -27,6 +27,9 @@ std::vector<FlagDef> TrainKeysFlags() {
           IntFlag("threads", "Worker threads (default: one per core).", "", 1,
                   1024),
           StringFlag("out", "FILE", "Codebook file to write."),
+          StringFlag("checkpoint", "DIR",
+                     "Save each layer's codebooks after every stage in DIR "
+                     "and resume from what is there (same settings only)."),
           BoolFlag("help", "Show this command's flags.")};
 }
 
@@ -43,6 +46,9 @@ absl::Status RunTrainKeys(const ParsedFlags& flags, absl::string_view,
   options.max_samples = flags.GetInt("samples");
   options.seed = static_cast<uint64_t>(flags.GetInt("seed"));
   CVQ_ASSIGN_OR_RETURN(options.layers, GetIntList(flags, "layers"));
+  if (flags.Has("checkpoint")) {
+    options.checkpoint_dir = UserPath(GetStringOr(flags, "checkpoint", ""));
+  }
   ThreadPool pool(flags.Has("threads")
                       ? static_cast<int>(flags.GetInt("threads"))
                       : ThreadPool::DefaultNumThreads());
