@@ -20,16 +20,6 @@ void Softmax4(const float* z, double tau, double* p) {
   for (int k = 0; k < 4; ++k) p[k] /= sum;
 }
 
-// The category of bits (lo, hi).
-int Category(uint8_t lo, uint8_t hi) {
-  for (int k = 0; k < 4; ++k) {
-    if (kValueCategoryBits[k][0] == lo && kValueCategoryBits[k][1] == hi) {
-      return k;
-    }
-  }
-  return 3;
-}
-
 }  // namespace
 
 ValueEncoderWeights ZerosLike(const ValueEncoderWeights& w) {
@@ -160,7 +150,8 @@ double DistillationLoss(const float* logits, const uint8_t* target_bits,
   for (int64_t g = 0; g < num_code_bits / 2; ++g) {
     double p[4];
     Softmax4(logits + 4 * g, 1.0, p);
-    const int target = Category(target_bits[2 * g], target_bits[2 * g + 1]);
+    const int target =
+        ValueCategoryOf(target_bits[2 * g], target_bits[2 * g + 1]);
     loss -= weight * std::log(std::max(p[target], 1e-30));
     for (int k = 0; k < 4; ++k) {
       dlogits[4 * g + k] =

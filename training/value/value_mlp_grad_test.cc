@@ -9,7 +9,7 @@
 
 #include "absl/types/span.h"
 #include "commvq/base/random.h"
-#include "commvq/quantizer/commvq_value/search_encode.h"
+#include "commvq/quantizer/commvq_value/search_reference.h"
 #include "gtest/gtest.h"
 
 namespace commvq {

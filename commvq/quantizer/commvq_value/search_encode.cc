@@ -3,8 +3,8 @@
 #include <algorithm>
 #include <cstring>
 
-#include "commvq/base/random.h"
 #include "commvq/base/thread_pool.h"
+#include "commvq/quantizer/commvq_value/search_rules.h"
 #include "commvq/quantizer/commvq_value/value_codebook.h"
 
 namespace commvq {
@@ -13,42 +13,11 @@ namespace {
 // Rows per ParallelFor chunk at least (a row costs O(Nc^2) at most).
 constexpr int64_t kGrain = 16;
 
-double Dot(const float* a, const float* b, int64_t n) {
-  double sum = 0.0;
-  for (int64_t i = 0; i < n; ++i) sum += double{a[i]} * b[i];
+// Vectorizes under this library's copts (the sum may be reassociated).
+float Dot(const float* a, const float* b, int64_t n) {
+  float sum = 0.0f;
+  for (int64_t i = 0; i < n; ++i) sum += a[i] * b[i];
   return sum;
-}
-
-// The category whose bits are (lo, hi).
-int CategoryOf(uint8_t lo, uint8_t hi) {
-  for (int k = 0; k < 4; ++k) {
-    if (kValueCategoryBits[k][0] == lo && kValueCategoryBits[k][1] == hi) {
-      return k;
-    }
-  }
-  return 3;
-}
-
-// The starting bits of restart k: zeros for k = 0, else the stream Rng(k).
-void StartBits(int restart, int64_t num_code_bits, uint8_t* s) {
-  if (restart == 0) {
-    std::fill(s, s + num_code_bits, 0);
-    return;
-  }
-  Rng rng(static_cast<uint64_t>(restart));
-  for (int64_t i = 0; i < num_code_bits; ++i) {
-    s[i] = static_cast<uint8_t>(rng.NextU64() & 1);
-  }
-}
-
-// The index of the lowest of four costs; `current` wins ties, and otherwise
-// the first lowest one.
-int BestCategory(const double cost[4], int current) {
-  int best = current;
-  for (int k = 0; k < 4; ++k) {
-    if (cost[k] < cost[best]) best = k;
-  }
-  return best;
 }
 
 }  // namespace
@@ -71,10 +40,12 @@ ValueSearchEncoder::ValueSearchEncoder(const float* codebook,
   }
   for (int64_t i = 0; i < num_code_bits; ++i) {
     for (int64_t j = i; j < num_code_bits; ++j) {
-      const float g = static_cast<float>(
-          Dot(&weighted_[i * dim], &codebook[j * dim], dim));
-      gram_[i * num_code_bits + j] = g;
-      gram_[j * num_code_bits + i] = g;
+      double g = 0.0;
+      for (int64_t c = 0; c < dim; ++c) {
+        g += double{weighted_[i * dim + c]} * codebook[j * dim + c];
+      }
+      gram_[i * num_code_bits + j] = static_cast<float>(g);
+      gram_[j * num_code_bits + i] = static_cast<float>(g);
     }
   }
 }
@@ -101,7 +72,7 @@ void ValueSearchEncoder::Descend(Scratch* scratch) const {
       const double on_j = gjj + 2.0 * (rj - b[j]);
       // Objective change against the group at (0, 0), by category.
       const double cost[4] = {on_i, on_j, on_i + on_j + 2.0 * gij, 0.0};
-      const int best = BestCategory(cost, CategoryOf(si, sj));
+      const int best = BestCategory(cost, ValueCategoryOf(si, sj));
       const uint8_t ti = kValueCategoryBits[best][0];
       const uint8_t tj = kValueCategoryBits[best][1];
       if (ti == si && tj == sj) continue;
@@ -125,7 +96,7 @@ double ValueSearchEncoder::Encode(const float* x, uint8_t* bits,
   scratch->r.resize(nc);
   scratch->s.resize(nc);
   for (int64_t i = 0; i < nc; ++i) {
-    scratch->b[i] = static_cast<float>(Dot(&weighted_[i * dim_], x, dim_));
+    scratch->b[i] = Dot(&weighted_[i * dim_], x, dim_);
   }
   double norm2 = 0.0;
   for (int64_t c = 0; c < dim_; ++c) norm2 += double{weights_[c]} * x[c] * x[c];
@@ -172,59 +143,6 @@ double ValueSearchEncoder::EncodeBatch(const float* x, int64_t n,
   double sum = 0.0;
   for (double e : errors) sum += e;
   return sum;
-}
-
-double ValueCodeSquaredError(const float* codebook, int64_t num_code_bits,
-                             int64_t dim, const uint8_t* bits, const float* x,
-                             const float* channel_weights) {
-  std::vector<double> y(dim, 0.0);
-  for (int64_t i = 0; i < num_code_bits; ++i) {
-    if (!bits[i]) continue;
-    for (int64_t c = 0; c < dim; ++c) y[c] += codebook[i * dim + c];
-  }
-  double error = 0.0;
-  for (int64_t c = 0; c < dim; ++c) {
-    const double diff = x[c] - y[c];
-    error += (channel_weights != nullptr ? channel_weights[c] : 1.0) * diff *
-             diff;
-  }
-  return error;
-}
-
-double ReferenceValueSearch(const float* codebook, int64_t num_code_bits,
-                            int64_t dim, ValueSearchOptions options,
-                            const float* x, uint8_t* bits,
-                            const float* channel_weights) {
-  std::vector<uint8_t> s(num_code_bits);
-  double best = 0.0;
-  for (int restart = 0; restart <= options.restarts; ++restart) {
-    StartBits(restart, num_code_bits, s.data());
-    for (int sweep = 0; sweep < options.sweeps; ++sweep) {
-      bool changed = false;
-      for (int64_t i = 0; i < num_code_bits; i += 2) {
-        const int current = CategoryOf(s[i], s[i + 1]);
-        double cost[4];
-        for (int k = 0; k < 4; ++k) {
-          s[i] = kValueCategoryBits[k][0];
-          s[i + 1] = kValueCategoryBits[k][1];
-          cost[k] = ValueCodeSquaredError(codebook, num_code_bits, dim,
-                                          s.data(), x, channel_weights);
-        }
-        const int chosen = BestCategory(cost, current);
-        s[i] = kValueCategoryBits[chosen][0];
-        s[i + 1] = kValueCategoryBits[chosen][1];
-        changed |= chosen != current;
-      }
-      if (!changed) break;
-    }
-    const double objective = ValueCodeSquaredError(
-        codebook, num_code_bits, dim, s.data(), x, channel_weights);
-    if (restart == 0 || objective < best) {
-      best = objective;
-      std::copy(s.begin(), s.end(), bits);
-    }
-  }
-  return best;
 }
 
 }  // namespace commvq

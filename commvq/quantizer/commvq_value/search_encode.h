@@ -69,20 +69,6 @@ class ValueSearchEncoder {
   std::vector<float> gram_;      // C W C^T: [Nc, Nc]
 };
 
-// The scalar reference of the same search: the same visiting order, tie
-// rule and starts, but every candidate scored by evaluating ||x - s C||^2
-// directly. Writes bits and returns the objective.
-double ReferenceValueSearch(const float* codebook, int64_t num_code_bits,
-                            int64_t dim, ValueSearchOptions options,
-                            const float* x, uint8_t* bits,
-                            const float* channel_weights = nullptr);
-
-// sum_c w_c (x - s C)_c^2 computed directly (bits: 0/1 bytes; w = 1 when
-// channel_weights is null).
-double ValueCodeSquaredError(const float* codebook, int64_t num_code_bits,
-                             int64_t dim, const uint8_t* bits, const float* x,
-                             const float* channel_weights = nullptr);
-
 }  // namespace commvq
 
 #endif  // COMMVQ_QUANTIZER_COMMVQ_VALUE_SEARCH_ENCODE_H_

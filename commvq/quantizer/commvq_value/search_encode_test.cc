@@ -1,4 +1,5 @@
 #include "commvq/quantizer/commvq_value/search_encode.h"
+#include "commvq/quantizer/commvq_value/search_reference.h"
 
 #include <cstdint>
 #include <vector>

@@ -54,6 +54,16 @@ struct ValueQuantizerParams {
   int64_t code_bytes() const { return (num_code_bits + 7) / 8; }
 };
 
+// The category (0..3) of the group bits (lo, hi); 3 for anything else.
+inline int ValueCategoryOf(uint8_t lo, uint8_t hi) {
+  for (int k = 0; k < 4; ++k) {
+    if (kValueCategoryBits[k][0] == lo && kValueCategoryBits[k][1] == hi) {
+      return k;
+    }
+  }
+  return 3;
+}
+
 // Packs `num_code_bits` bits (one 0/1 byte each) LSB-first into
 // (num_code_bits + 7) / 8 bytes; padding bits of the last byte are zero.
 inline void PackValueCodeBits(const uint8_t* bits, int64_t num_code_bits,
