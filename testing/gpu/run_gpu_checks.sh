@@ -35,12 +35,14 @@ echo "== GPU tests ($(elapsed))"
 timeout 150 bazel test --test_tag_filters="${tags}" --test_output=errors \
   --test_summary=short "${targets[@]}"
 tests_rc=$?
-# A skipped GPU test passes in Bazel's summary; show the skips so a run
-# without a working device cannot pass unnoticed.
-grep -h -E "SKIPPED|PASSED  \]|FAILED  \]" \
-  bazel-testlogs/kernels/cuda/*/test.log \
+# A skipped GPU test passes in Bazel's summary; count GoogleTest's own
+# results so a run without a working device cannot pass unnoticed.
+echo "GoogleTest results (a GPU run should show no SKIPPED):"
+cat bazel-testlogs/kernels/cuda/*/test.log \
   bazel-testlogs/commvq/backend/*/test.log \
-  bazel-testlogs/testing/gpu/*/test.log 2>/dev/null | sort | uniq -c
+  bazel-testlogs/testing/gpu/*/test.log 2>/dev/null |
+  grep -E '^\[ +(OK|SKIPPED|FAILED) +\] .*\([0-9]+ ms\)$' |
+  sed -E 's/^\[ +([A-Z]+) +\].*/\1/' | sort | uniq -c
 
 echo "== attention benchmark ($(elapsed))"
 timeout 90 bazel-bin/testing/gpu/attention_benchmark \
