@@ -245,51 +245,120 @@ absl::Status CompressedKvCache::DoAppend(int l, const float* keys,
   return absl::OkStatus();
 }
 
-absl::Status CompressedKvCache::EncodeFromWindow(int l, int64_t count) {
+absl::Status CompressedKvCache::AddToPages(
+    int l, int64_t count,
+    const std::function<absl::Status(uint8_t*, int64_t, int64_t, int64_t)>&
+        write) {
   Layer& layer = layers_[l];
-  const Quantizer& key = *codecs_->layer(l).quantizers.key;
-  const Quantizer& value = *codecs_->layer(l).quantizers.value;
-  const PageLayout& page_layout = page_layouts_[l];
   const int64_t page_tokens = page_tokens_[l];
-  const int64_t row = int64_t{shape().num_kv_heads} * shape().head_dim;
-  // Encodes `rows` into the page slots of tokens [slot, slot + n).
-  const auto encode = [&](const Quantizer& q, const float* rows, int64_t n,
-                          uint8_t* codes, uint8_t* side) {
-    const CodeLayout& layout = q.layout();
-    return q.Encode(
-        TensorView(rows, DType::kF32, {n, row}),
-        MutableTensorView(codes, DType::kU8, {n, layout.code_bytes}),
-        MutableTensorView(side, DType::kU8,
-                          {n / layout.block_vectors, layout.side_bytes}),
-        options_.pool);
-  };
   for (int64_t done = 0; done < count;) {
     const int64_t page_index = layer.encoded / page_tokens;
     const int64_t slot = layer.encoded % page_tokens;
     const int64_t n = std::min(count - done, page_tokens - slot);
     if (page_index == static_cast<int64_t>(layer.pages.size())) {
-      layer.pages.emplace_back(page_layout.bytes + kPagePadding, 0);
+      layer.pages.emplace_back(page_layouts_[l].bytes + kPagePadding, 0);
     }
-    uint8_t* page = layer.pages[page_index].data();
-    const CodeLayout& kl = key.layout();
-    const CodeLayout& vl = value.layout();
-    CVQ_RETURN_IF_ERROR(encode(
-        key, &layer.window_keys[done * row], n,
-        page + page_layout.key_codes + slot * kl.code_bytes,
-        page + page_layout.key_side + slot / kl.block_vectors * kl.side_bytes));
-    CVQ_RETURN_IF_ERROR(encode(
-        value, &layer.window_values[done * row], n,
-        page + page_layout.value_codes + slot * vl.code_bytes,
-        page + page_layout.value_side +
-            slot / vl.block_vectors * vl.side_bytes));
+    CVQ_RETURN_IF_ERROR(write(layer.pages[page_index].data(), slot, done, n));
     layer.encoded += n;
     done += n;
   }
+  return absl::OkStatus();
+}
+
+absl::Status CompressedKvCache::EncodeFromWindow(int l, int64_t count) {
+  Layer& layer = layers_[l];
+  const Quantizer& key = *codecs_->layer(l).quantizers.key;
+  const Quantizer& value = *codecs_->layer(l).quantizers.value;
+  const PageLayout& page_layout = page_layouts_[l];
+  const int64_t row = int64_t{shape().num_kv_heads} * shape().head_dim;
+  // Encodes n rows into the page slots from `slot` on.
+  const auto encode = [&](const Quantizer& q, const float* rows, int64_t n,
+                          uint8_t* page, int64_t codes_offset,
+                          int64_t side_offset, int64_t slot) {
+    const CodeLayout& layout = q.layout();
+    return q.Encode(
+        TensorView(rows, DType::kF32, {n, row}),
+        MutableTensorView(page + codes_offset + slot * layout.code_bytes,
+                          DType::kU8, {n, layout.code_bytes}),
+        MutableTensorView(
+            page + side_offset + slot / layout.block_vectors * layout.side_bytes,
+            DType::kU8, {n / layout.block_vectors, layout.side_bytes}),
+        options_.pool);
+  };
+  CVQ_RETURN_IF_ERROR(AddToPages(
+      l, count,
+      [&](uint8_t* page, int64_t slot, int64_t done, int64_t n) {
+        CVQ_RETURN_IF_ERROR(encode(key, &layer.window_keys[done * row], n,
+                                   page, page_layout.key_codes,
+                                   page_layout.key_side, slot));
+        return encode(value, &layer.window_values[done * row], n, page,
+                      page_layout.value_codes, page_layout.value_side, slot);
+      }));
   layer.window_keys.erase(layer.window_keys.begin(),
                           layer.window_keys.begin() + count * row);
   layer.window_values.erase(layer.window_values.begin(),
                             layer.window_values.begin() + count * row);
   layer.window_count -= count;
+  return absl::OkStatus();
+}
+
+absl::Status CompressedKvCache::AppendEncoded(int l,
+                                              const TensorView& key_codes,
+                                              const TensorView& key_side,
+                                              const TensorView& value_codes,
+                                              const TensorView& value_side) {
+  if (l < 0 || l >= shape().num_layers) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("AppendEncoded: layer ", l, " out of range [0, ",
+                     shape().num_layers, ")"));
+  }
+  if (layers_[l].window_count != 0) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "AppendEncoded: layer ", l, " has ", layers_[l].window_count,
+        " tokens in its window: encoded tokens would land before them"));
+  }
+  const int64_t n = key_codes.rank() == 2 ? key_codes.dim(0) : -1;
+  const int64_t chunk = codecs_->layer(l).chunk_tokens;
+  if (n < 0 || n % chunk != 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("AppendEncoded: key_codes must be [n, code_bytes] with n "
+                     "a multiple of the chunk ", chunk));
+  }
+  const CodeLayout& kl = codecs_->layer(l).quantizers.key->layout();
+  const CodeLayout& vl = codecs_->layer(l).quantizers.value->layout();
+  CVQ_RETURN_IF_ERROR(
+      CheckTensor(key_codes, "key_codes", DType::kU8, {n, kl.code_bytes}));
+  CVQ_RETURN_IF_ERROR(CheckTensor(key_side, "key_side", DType::kU8,
+                                  {n / kl.block_vectors, kl.side_bytes}));
+  CVQ_RETURN_IF_ERROR(
+      CheckTensor(value_codes, "value_codes", DType::kU8, {n, vl.code_bytes}));
+  CVQ_RETURN_IF_ERROR(CheckTensor(value_side, "value_side", DType::kU8,
+                                  {n / vl.block_vectors, vl.side_bytes}));
+  const PageLayout& page_layout = page_layouts_[l];
+  // Copies rows [first, first + rows) of `from` ([*, row bytes] u8) to `to`.
+  const auto copy_rows = [](const TensorView& from, int64_t first,
+                            int64_t rows, uint8_t* to) {
+    if (rows == 0 || from.dim(1) == 0) return;
+    std::memcpy(to, static_cast<const uint8_t*>(from.data()) + first * from.dim(1),
+                rows * from.dim(1));
+  };
+  CVQ_RETURN_IF_ERROR(AddToPages(
+      l, n, [&](uint8_t* page, int64_t slot, int64_t done, int64_t count) {
+        uint8_t* kc = page + page_layout.key_codes + slot * kl.code_bytes;
+        uint8_t* ks = page + page_layout.key_side +
+                      slot / kl.block_vectors * kl.side_bytes;
+        uint8_t* vc = page + page_layout.value_codes + slot * vl.code_bytes;
+        uint8_t* vs = page + page_layout.value_side +
+                      slot / vl.block_vectors * vl.side_bytes;
+        copy_rows(key_codes, done, count, kc);
+        copy_rows(key_side, done / kl.block_vectors, count / kl.block_vectors,
+                  ks);
+        copy_rows(value_codes, done, count, vc);
+        copy_rows(value_side, done / vl.block_vectors,
+                  count / vl.block_vectors, vs);
+        return absl::OkStatus();
+      }));
+  GrowRopeTable(length(l));
   return absl::OkStatus();
 }
 

@@ -31,6 +31,7 @@
 #define COMMVQ_KVCACHE_COMPRESSED_KV_CACHE_H_
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -149,6 +150,17 @@ class CompressedKvCache final : public KvCache {
   // Removes every token of every layer (pages are freed).
   void Clear();
 
+  // Appends n tokens to `layer` that its quantizers already encoded (codes
+  // and side as Quantizer::Encode writes them: [n, code_bytes] and
+  // [n / block_vectors, side_bytes] u8), straight into the pages: to
+  // restore a saved cache, or to fill one for a benchmark without encoding.
+  // FailedPrecondition unless the layer's window is empty; InvalidArgument
+  // unless n is a whole number of chunks and the shapes match.
+  absl::Status AppendEncoded(int layer, const TensorView& key_codes,
+                             const TensorView& key_side,
+                             const TensorView& value_codes,
+                             const TensorView& value_side);
+
  private:
   struct Layer {
     int64_t encoded = 0;  // tokens in pages, a multiple of chunk_tokens
@@ -182,6 +194,13 @@ class CompressedKvCache final : public KvCache {
 
   // Encodes the oldest `count` window tokens (a multiple of the chunk).
   absl::Status EncodeFromWindow(int layer, int64_t count);
+  // Adds `count` tokens (a multiple of the chunk) to the pages of `layer`,
+  // allocating pages as needed: write(page, slot, done, n) fills the slots
+  // [slot, slot + n) of `page` with tokens [done, done + n) of the count.
+  absl::Status AddToPages(
+      int layer, int64_t count,
+      const std::function<absl::Status(uint8_t* page, int64_t slot,
+                                       int64_t done, int64_t n)>& write);
   // Decodes tokens [begin, begin + count) of the pages of `layer`, pre-RoPE
   // keys and values, each [count, num_kv_heads, head_dim]; begin and
   // begin + count - 1 must lie in one page, begin a multiple of the chunk

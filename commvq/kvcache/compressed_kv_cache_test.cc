@@ -439,6 +439,58 @@ TEST(CompressedKvCacheTest, BatchedDecodeEqualsPerSequenceAttention) {
   }
 }
 
+TEST(CompressedKvCacheTest, AppendEncodedEqualsAppendingAndEncoding) {
+  const AttentionShape shape = Shape(1, 2, 2, 64, PairLayout::kInterleaved);
+  const auto codecs = Codecs(shape, Registry("kivi:mode=key,bits=2", shape),
+                             RandomValueQuantizer(shape, 1, 30));
+  const std::vector<float> keys = Normal(96 * 128, 31);
+  const std::vector<float> values = Normal(96 * 128, 32);
+  CompressedKvCacheOptions options;
+  options.window = 0;
+  options.page_tokens = 40;  // 64: pages split the appended tokens
+  auto appended = *CompressedKvCache::Create(codecs, options);
+  ASSERT_THAT(AppendTokens(*appended, keys, values, 0, 96), IsOk());
+  auto restored = *CompressedKvCache::Create(codecs, options);
+  std::vector<std::vector<uint8_t>> parts;
+  parts.reserve(4);  // views point into the parts
+  std::vector<TensorView> views;
+  for (const auto* q : {codecs->layer(0).quantizers.key.get(),
+                        codecs->layer(0).quantizers.value.get()}) {
+    const CodeLayout& layout = q->layout();
+    parts.emplace_back(96 * layout.code_bytes);
+    parts.emplace_back(96 / layout.block_vectors * layout.side_bytes);
+    const auto& rows = q == codecs->layer(0).quantizers.key.get() ? keys : values;
+    ASSERT_THAT(q->Encode(TensorView(rows.data(), DType::kF32, {96, 128}),
+                          MutableTensorView(parts[parts.size() - 2].data(),
+                                            DType::kU8, {96, layout.code_bytes}),
+                          MutableTensorView(parts.back().data(), DType::kU8,
+                                            {96 / layout.block_vectors,
+                                             layout.side_bytes})),
+                IsOk());
+    views.push_back(TensorView(parts[parts.size() - 2].data(), DType::kU8,
+                               {96, layout.code_bytes}));
+    views.push_back(TensorView(parts.back().data(), DType::kU8,
+                               {96 / layout.block_vectors, layout.side_bytes}));
+  }
+  ASSERT_THAT(restored->AppendEncoded(0, views[0], views[1], views[2], views[3]),
+              IsOk());
+  EXPECT_EQ(restored->length(0), 96);
+  const std::vector<float> queries = Normal(shape.num_heads * 64, 33);
+  EXPECT_EQ(MaxDifference(*restored, *appended, 0, queries, {95}), 0.0);
+  EXPECT_EQ(restored->Memory().codes, appended->Memory().codes);
+
+  options.window = 8;
+  auto windowed = *CompressedKvCache::Create(codecs, options);
+  ASSERT_THAT(AppendTokens(*windowed, keys, values, 0, 4), IsOk());
+  EXPECT_THAT(windowed->AppendEncoded(0, views[0], views[1], views[2], views[3]),
+              StatusIs(absl::StatusCode::kFailedPrecondition,
+                       HasSubstr("window")));
+  EXPECT_THAT(restored->AppendEncoded(0, views[0].Rows(0, 5), views[1],
+                                      views[2], views[3]),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("multiple of the chunk 32")));
+}
+
 TEST(CompressedKvCacheTest, RejectsBadOptionsAndMismatchedQuantizers) {
   const AttentionShape shape = Shape(1, 2, 2, 64, PairLayout::kInterleaved);
   const auto codecs = Codecs(shape, Registry("fp16", shape),
