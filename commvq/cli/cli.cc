@@ -22,6 +22,7 @@
 #include "commvq/cli/key_bench_commands.h"
 #include "commvq/cli/progress_bar.h"
 #include "commvq/cli/quantizer_list.h"
+#include "commvq/cli/reproduce_train.h"
 #include "commvq/cli/reproduce.h"
 #include "commvq/cli/synthetic_kv.h"
 #include "commvq/registry/plugin_loader.h"
@@ -203,6 +204,12 @@ const std::vector<Command>& Commands() {
        BenchKeyEmFlags(),
        "",
        &RunBenchKeyEm},
+      {"train-codebooks",
+       "Train registry quantizers (e.g. rvq) for the keys and values of "
+       "every layer of a KV dump into a codebook file the cache loads.",
+       TrainCodebooksFlags(),
+       "",
+       &RunTrainCodebooks},
       {"reproduce",
        "The main job: train CommVQ on a model's KV cache and compare it with "
        "fp16, KIVI, int4, fp8 and residual VQ (perplexity, passkey, errors, "

@@ -3,6 +3,7 @@
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
+#include <map>
 #include <string>
 #include <system_error>
 #include <utility>
@@ -43,6 +44,7 @@ struct Settings {
   int64_t key_iterations = 0;
   int64_t key_samples = 0;  // 0 = all calibration tokens
   int64_t value_samples = 0;
+  int64_t baseline_samples = 0;  // rvq training (and eval-kv's training)
   std::vector<int64_t> bench_contexts;
   bool full = false;
   int threads = 1;
@@ -75,6 +77,7 @@ absl::StatusOr<Settings> ReadSettings(const ParsedFlags& flags) {
   s.key_iterations = IntOr(flags, "key_iters", 100, s.full);
   s.key_samples = IntOr(flags, "key_samples", 0, s.full);
   s.value_samples = IntOr(flags, "value_samples", 0, s.full);
+  s.baseline_samples = IntOr(flags, "baseline_samples", 0, s.full);
   s.threads = flags.Has("threads") ? static_cast<int>(flags.GetInt("threads"))
                                    : ThreadPool::DefaultNumThreads();
   for (absl::string_view item :
@@ -170,11 +173,26 @@ class StagePlan {
     return stage;
   }
 
+  // The baselines that need training data (rvq), into a codebook file the
+  // cache loads.
+  Stage TrainBaseline(const ReproduceMethod& m) const {
+    const std::string out = CodebookFileFor(s_.out_dir, m);
+    return Make(absl::StrCat("train.", m.name),
+                absl::StrCat("train ", m.name, " codebooks"),
+                {"train-codebooks", "--kv", CalibrationDump(s_), "--keys",
+                 m.key_spec, "--values", m.value_spec, "--samples",
+                 absl::StrCat(s_.baseline_samples), "--out", out},
+                {CalibrationDump(s_)}, {out});
+  }
+
   Stage Quality(const ReproduceMethod& m) const {
+    // eval-kv trains the registry quantizers itself, on the same tokens as
+    // TrainBaseline.
     std::vector<std::string> args = {
         "eval-kv",      "--calibration", CalibrationDump(s_),
         "--evaluation", EvaluationDump(s_), "--eval_tokens",
-        absl::StrCat(s_.kv_eval_tokens), "--json"};
+        absl::StrCat(s_.kv_eval_tokens), "--train_tokens",
+        absl::StrCat(s_.baseline_samples), "--json"};
     for (std::string& arg : QualityArgs(m, s_.out_dir)) args.push_back(arg);
     return Make(absl::StrCat("quality.", m.name),
                 absl::StrCat(m.name, ": key/value and attention error"), args,
@@ -378,6 +396,9 @@ std::vector<FlagDef> ReproduceFlags() {
       IntFlag("value_samples",
               "Calibration tokens per layer for values (0: all).", "1024", 0,
               int64_t{1} << 24),
+      IntFlag("baseline_samples",
+              "First calibration tokens the baselines (rvq) train on (0: all).",
+              "1024", 0, int64_t{1} << 24),
       StringFlag("bench_contexts", "LIST",
                  "Context lengths of the decode-attention benchmark.",
                  "1024,2048,4096,8192"),
@@ -405,9 +426,11 @@ absl::Status RunReproduce(const ParsedFlags& flags, const CliIo& io,
   // full-precision cache changes nothing).
   bool has_fp16 = false;
   for (const ReproduceMethod& m : s.methods) has_fp16 |= m.name == "fp16";
-  int commvq_methods = 0;
-  for (const ReproduceMethod& m : s.methods) commvq_methods += m.commvq_bits != 0;
-  const int total = 2 + 2 * commvq_methods +
+  int training_stages = 0;
+  for (const ReproduceMethod& m : s.methods) {
+    training_stages += m.commvq_bits != 0 ? 2 : m.cache_spec.empty() ? 1 : 0;
+  }
+  const int total = 2 + training_stages +
                     static_cast<int>(s.methods.size()) * 5 - (has_fp16 ? 1 : 0);
   StageRunner runner(s.out_dir, command_runner, io.err, total);
 
@@ -420,16 +443,19 @@ absl::Status RunReproduce(const ParsedFlags& flags, const CliIo& io,
   report.window = s.window;
   report.command = CommandLine(flags);
 
-  // Training failures are notes of the CommVQ methods.
-  std::vector<std::string> training_notes[3];
+  // Training failures are notes of the trained methods.
+  std::map<std::string, std::vector<std::string>> training_notes;
   for (const ReproduceMethod& method : s.methods) {
-    if (method.commvq_bits == 0) continue;
-    for (const Stage& stage :
-         {plan.TrainKeys(method.commvq_bits), plan.TrainValues(method)}) {
+    std::vector<Stage> stages;
+    if (method.commvq_bits != 0) {
+      stages = {plan.TrainKeys(method.commvq_bits), plan.TrainValues(method)};
+    } else if (method.cache_spec.empty()) {
+      stages = {plan.TrainBaseline(method)};
+    }
+    for (const Stage& stage : stages) {
       absl::Status status = runner.Run(stage).status();
       if (!status.ok()) {
-        training_notes[method.commvq_bits].push_back(
-            std::string(status.message()));
+        training_notes[method.name].push_back(std::string(status.message()));
       }
     }
   }
@@ -442,7 +468,7 @@ absl::Status RunReproduce(const ParsedFlags& flags, const CliIo& io,
     const std::string file = CodebookFileFor(s.out_dir, method);
     m.key_spec = trained && method.commvq_bits != 0 ? file : method.key_spec;
     m.value_spec = trained && method.commvq_bits != 0 ? file : method.value_spec;
-    m.notes = training_notes[method.commvq_bits];
+    m.notes = training_notes[method.name];
     if (trained) {
       // The codebooks are stored once, whatever the context.
       std::error_code size_error;
@@ -487,7 +513,11 @@ absl::Status RunReproduce(const ParsedFlags& flags, const CliIo& io,
                                 " tokens per layer; values on ",
                                 s.value_samples == 0 ? std::string("all")
                                                      : absl::StrCat(s.value_samples),
-                                " tokens per layer")},
+                                " tokens per layer; rvq on the first ",
+                                s.baseline_samples == 0
+                                    ? std::string("all")
+                                    : absl::StrCat(s.baseline_samples),
+                                " tokens")},
       {"perplexity", absl::StrCat("first ", s.ppl_tokens,
                                   " evaluation tokens, decode mode; fp16 is one "
                                   "run (its window would hold the same values)")},

@@ -54,7 +54,7 @@ class FakeCommands {
           {{"num_layers", "2"}, {"num_kv_heads", "1"}, {"head_dim", "4"}});
       return s.ok() ? 0 : 1;
     }
-    if (command == "train-keys") {
+    if (command == "train-keys" || command == "train-codebooks") {
       return WriteFileAtomically(ArgAfter(args, "--out"), "keys").ok() ? 0 : 1;
     }
     if (command == "train-values") {
@@ -147,10 +147,10 @@ class ReproduceTest : public ::testing::Test {
 TEST_F(ReproduceTest, WritesTheReportWithEveryMethod) {
   std::string out;
   ASSERT_THAT(Run({}, &out), IsOk());
-  // 2 dumps, keys and values at 2 bit widths, 9 methods x (quality, 2 ppl,
-  // passkey, bench) less fp16's second ppl, less the rvq stages that need a
-  // trained file no stage makes yet.
-  EXPECT_EQ(Calls(), 2 + 4 + 9 * 5 - 1 - 2 * 5);
+  // 2 dumps, CommVQ keys and values at 2 bit widths, rvq at 2, 9 methods x
+  // (quality, 2 ppl, passkey, bench) less fp16's second ppl.
+  EXPECT_EQ(Calls(), 2 + 4 + 2 + 9 * 5 - 1);
+  EXPECT_EQ(commands_.calls["train-codebooks"], 2);
   EXPECT_EQ(commands_.calls["train-values"], 2);
   EXPECT_THAT(out, HasSubstr("| commvq-2 "));
   EXPECT_THAT(out, HasSubstr("[met]     CommVQ-2 perplexity within 2% of fp16"));
@@ -198,8 +198,8 @@ TEST_F(ReproduceTest, SecondRunReusesEveryStage) {
   const int first = Calls();
   std::string out;
   ASSERT_THAT(Run({}, &out), IsOk());
-  // Only the stages that failed (bench attention of 6 methods) run again.
-  EXPECT_EQ(Calls() - first, 6);
+  // Only the stages that failed (bench attention of 8 methods) run again.
+  EXPECT_EQ(Calls() - first, 8);
   EXPECT_THAT(out, HasSubstr("| commvq-2 "));
   EXPECT_THAT(log_.str(), HasSubstr("cached"));
 }
