@@ -8,131 +8,13 @@
 
 #include "commvq/base/pair_layout.h"
 #include "commvq/base/thread_pool.h"
+#include "commvq/quantizer/commvq_key/key_score_filter.h"
 
 namespace commvq {
-namespace key_encode_internal {
-
-// Arguments of the f32 filter kernel, compiled twice (baseline, AVX2).
-struct FilterArgs {
-  int64_t pairs;
-  int values;
-  int padded;          // values rounded up to kLanes
-  const float* xt;     // [pairs, padded]: x_j[v], zero past `values`
-  const float* yt;     // [pairs, padded]: y_j[v]
-  const float* norms;  // [padded]: A[v], +inf past `values`
-  const float* cross;  // [values, padded]: X[a][b], zero past `values`
-  const float* r1;     // [pairs]: the residual's first channel of each pair
-  const float* r2;     // [pairs]: its second channel
-  float* fa;           // [padded] (written): A[a] - 2 f(a)
-  float* gb;           // [padded] (written): A[b] - 2 g(b)
-  float* row_best;     // [values] (written): min over b of the score of (a, b)
-};
-
-}  // namespace key_encode_internal
-
 namespace {
-
-using key_encode_internal::FilterArgs;
-
-// f32 lanes processed side by side: two 8-lane vectors (one AVX register,
-// or two SSE registers in the baseline build). Tables are padded to a
-// multiple of it.
-constexpr int kLanes = 16;
 
 // f32 unit roundoff.
 constexpr double kF32Roundoff = 1.0 / (1 << 24);
-
-// GCC/Clang vector extension: the same source compiles to SSE or AVX
-// depending on the function's target, and no sum is reordered (each lane is
-// its own plain sum). Kept to locals of the kernel (never a parameter or
-// return value, whose ABI would differ between the two builds).
-typedef float Vec8 __attribute__((vector_size(32)));
-
-// The f32 scores of all codes, reduced to each row's minimum; returns the
-// smallest.
-inline float FilterKernel(const FilterArgs& args) {
-  for (int v0 = 0; v0 < args.padded; v0 += kLanes) {
-    // Separate variables (not arrays) keep the accumulators in registers.
-    Vec8 f0 = {}, f1 = {}, g0 = {}, g1 = {};
-    for (int64_t j = 0; j < args.pairs; ++j) {
-      const float p = args.r1[j];
-      const float q = args.r2[j];
-      const float* x = args.xt + j * args.padded + v0;
-      const float* y = args.yt + j * args.padded + v0;
-      Vec8 x0, x1, y0, y1;
-      std::memcpy(&x0, x, sizeof(Vec8));
-      std::memcpy(&x1, x + 8, sizeof(Vec8));
-      std::memcpy(&y0, y, sizeof(Vec8));
-      std::memcpy(&y1, y + 8, sizeof(Vec8));
-      f0 += p * x0 + q * y0;
-      f1 += p * x1 + q * y1;
-      g0 += q * x0 - p * y0;
-      g1 += q * x1 - p * y1;
-    }
-    Vec8 n0, n1;
-    std::memcpy(&n0, args.norms + v0, sizeof(Vec8));
-    std::memcpy(&n1, args.norms + v0 + 8, sizeof(Vec8));
-    const Vec8 fa0 = n0 - 2.0f * f0;
-    const Vec8 fa1 = n1 - 2.0f * f1;
-    const Vec8 gb0 = n0 - 2.0f * g0;
-    const Vec8 gb1 = n1 - 2.0f * g1;
-    std::memcpy(args.fa + v0, &fa0, sizeof(Vec8));
-    std::memcpy(args.fa + v0 + 8, &fa1, sizeof(Vec8));
-    std::memcpy(args.gb + v0, &gb0, sizeof(Vec8));
-    std::memcpy(args.gb + v0 + 8, &gb1, sizeof(Vec8));
-  }
-  float best = std::numeric_limits<float>::infinity();
-  for (int a = 0; a < args.values; ++a) {
-    const float* row = args.cross + a * args.padded;
-    const float inf = std::numeric_limits<float>::infinity();
-    Vec8 m = {inf, inf, inf, inf, inf, inf, inf, inf};
-    for (int b0 = 0; b0 < args.padded; b0 += 8) {
-      Vec8 gb;
-      Vec8 cross;
-      std::memcpy(&gb, args.gb + b0, sizeof(Vec8));
-      std::memcpy(&cross, row + b0, sizeof(Vec8));
-      const Vec8 s = gb + cross;
-      m = s < m ? s : m;
-    }
-    // Horizontal minimum in three shuffle steps.
-    typedef int Mask8 __attribute__((vector_size(32)));
-    Vec8 t = __builtin_shuffle(m, Mask8{4, 5, 6, 7, 0, 1, 2, 3});
-    m = t < m ? t : m;
-    t = __builtin_shuffle(m, Mask8{2, 3, 0, 1, 6, 7, 4, 5});
-    m = t < m ? t : m;
-    t = __builtin_shuffle(m, Mask8{1, 0, 3, 2, 5, 4, 7, 6});
-    m = t < m ? t : m;
-    args.row_best[a] = args.fa[a] + m[0];
-    best = std::min(best, args.row_best[a]);
-  }
-  return best;
-}
-
-float FilterBaseline(const FilterArgs& args) { return FilterKernel(args); }
-
-#if defined(__x86_64__) && defined(__GNUC__)
-#define CVQ_KEY_ENCODE_HAS_AVX2 1
-// `flatten` inlines the whole kernel, so all of it is compiled for AVX2. No
-// -mavx2 for the file: nothing else may use AVX2 instructions. Dispatch is
-// an explicit CPU check (target_clones' ifunc resolver runs before the
-// sanitizer runtimes start).
-__attribute__((target("avx2"), flatten)) float FilterAvx2(
-    const FilterArgs& args) {
-  return FilterKernel(args);
-}
-#else
-#define CVQ_KEY_ENCODE_HAS_AVX2 0
-#endif
-
-using FilterFn = float (*)(const FilterArgs&);
-
-FilterFn PickFilter() {
-#if CVQ_KEY_ENCODE_HAS_AVX2
-  __builtin_cpu_init();
-  if (__builtin_cpu_supports("avx2")) return &FilterAvx2;
-#endif
-  return &FilterBaseline;
-}
 
 }  // namespace
 
@@ -143,11 +25,11 @@ struct StructuredKeyEncoder::Scratch {
 };
 
 StructuredKeyEncoder::StructuredKeyEncoder(absl::Span<const KeyCodebook> stages)
-    : stages_(stages), filter_(PickFilter()) {
+    : stages_(stages), filter_(PickKeyFilter()) {
   const KeyCodebookShape& shape = this->shape();
   const int64_t pairs = shape.num_pairs();
   const int values = shape.num_values();
-  padded_ = (values + kLanes - 1) / kLanes * kLanes;
+  padded_ = (values + kKeyFilterLanes - 1) / kKeyFilterLanes * kKeyFilterLanes;
   for (int64_t j = 0; j < pairs; ++j) {
     first_.push_back(PairFirstChannel(shape.layout, shape.head_dim, j));
     second_.push_back(PairSecondChannel(shape.layout, shape.head_dim, j));
@@ -217,18 +99,18 @@ uint16_t StructuredKeyEncoder::Nearest(int stage, const float* residual,
     r_norm2 += double{scratch->r1[j]} * scratch->r1[j] +
                double{scratch->r2[j]} * scratch->r2[j];
   }
-  const FilterArgs args{pairs,
-                        values,
-                        padded_,
-                        t.xt.data(),
-                        t.yt.data(),
-                        t.norms_f.data(),
-                        t.cross_f.data(),
-                        scratch->r1.data(),
-                        scratch->r2.data(),
-                        scratch->fa.data(),
-                        scratch->gb.data(),
-                        scratch->row_best.data()};
+  const KeyFilterArgs args{pairs,
+                           values,
+                           padded_,
+                           t.xt.data(),
+                           t.yt.data(),
+                           t.norms_f.data(),
+                           t.cross_f.data(),
+                           scratch->r1.data(),
+                           scratch->r2.data(),
+                           scratch->fa.data(),
+                           scratch->gb.data(),
+                           scratch->row_best.data()};
   const float best = filter_(args);
   // Error bound of every f32 score (see structured_encode.h): f and g are
   // length-head_dim dot products bounded by ||r|| sqrt(max A); the stored

@@ -45,15 +45,11 @@
 
 #include "absl/types/span.h"
 #include "commvq/quantizer/commvq_key/key_codebook.h"
+#include "commvq/quantizer/commvq_key/key_score_filter.h"
 
 namespace commvq {
 
 class ThreadPool;
-
-namespace key_encode_internal {
-// The arguments of the f32 filter kernel (structured_encode.cc).
-struct FilterArgs;
-}  // namespace key_encode_internal
 
 // Greedy residual encoder of one head. Thread safety: immutable after
 // construction; Encode may run concurrently.
@@ -110,7 +106,7 @@ class StructuredKeyEncoder {
 
   absl::Span<const KeyCodebook> stages_;
   // The f32 filter of Nearest, chosen once for the CPU.
-  float (*filter_)(const key_encode_internal::FilterArgs&);
+  KeyFilterFn filter_;
   // num_values rounded up to the filter's lane count.
   int padded_ = 0;
   // Per pair: its two channels.
