@@ -16,6 +16,7 @@ APT_PACKAGES=(
   python3 python3-venv  # testing/ci scripts; reference checks in a venv
   sword-text-web diatheke  # the English text (World English Bible, public domain)
   rustc cargo golang-go python3-numpy  # tests of the C ABI's Rust, Go and Python bindings
+  gnuplot-nox  # the PNG plots of `commvq reproduce` (pngcairo terminal)
 )
 
 as_root() {
@@ -49,6 +50,7 @@ command -v protoc >/dev/null || fail "protoc not found (protobuf-compiler)"
 [[ -f /usr/include/gtest/gtest.h && -f /usr/include/gmock/gmock.h ]] || fail "GoogleTest headers missing (libgtest-dev, libgmock-dev)"
 [[ -f /usr/include/benchmark/benchmark.h ]] || fail "Google Benchmark headers missing (libbenchmark-dev)"
 command -v clang >/dev/null || fail "clang not found"
+echo 'set terminal pngcairo' | gnuplot 2>/dev/null || fail "gnuplot cannot draw PNGs (gnuplot-nox, pngcairo terminal)"
 for tool in cargo rustc go; do
   command -v "$tool" >/dev/null || fail "$tool not found (the bindings' tests need it)"
 done
