@@ -24,6 +24,8 @@ const AttentionKernels kScalarKernels = {
     DenseScoresReference,
     SoftmaxReference,
     DenseWeightedSumReference,
+    DenseGroupAttentionF32Reference,
+    DenseGroupAttentionF16Reference,
 };
 
 bool CpuSupports(absl::string_view isa) {

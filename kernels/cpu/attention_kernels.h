@@ -50,6 +50,15 @@ struct AttentionKernels {
   void (*dense_weighted_sum)(const float* weights, const float* values,
                              int64_t value_stride, int64_t head_dim, int64_t n,
                              float* out);
+  void (*dense_group_attention_f32)(const float* queries, int group,
+                                    const float* keys, const float* values,
+                                    int64_t head_dim, int64_t n, float scale,
+                                    float* scores, float* out);
+  void (*dense_group_attention_f16)(const float* queries, int group,
+                                    const uint16_t* keys,
+                                    const uint16_t* values, int64_t head_dim,
+                                    int64_t n, float scale, float* scores,
+                                    float* out);
 };
 
 // The variants this CPU can run, scalar first.

@@ -8,8 +8,12 @@
 //
 // Same results as kernels/reference/attention_* up to the order of float
 // sums (reductions are vectorized: see the tests' tolerances).
+#include <math.h>
+
 #include <cmath>
 #include <cstring>
+
+#include <immintrin.h>
 
 #include "kernels/cpu/attention_isa_variants.h"
 
@@ -230,11 +234,99 @@ void DenseWeightedSum(const float* weights, const float* values,
   }
 }
 
+// Rows of fp16 bits to floats: the F16C / AVX-512 conversion instructions
+// for whole vectors, exact bit arithmetic for the rest.
+float HalfToFloat(uint16_t h) {
+  const uint32_t sign = static_cast<uint32_t>(h & 0x8000) << 16;
+  const uint32_t exponent = (h >> 10) & 0x1f;
+  const uint32_t mantissa = h & 0x3ff;
+  float value;
+  if (exponent == 0) {
+    value = ldexpf(static_cast<float>(mantissa), -24);
+  } else if (exponent == 31) {
+    value = mantissa == 0 ? INFINITY : NAN;
+  } else {
+    value = ldexpf(static_cast<float>(mantissa | 0x400),
+                       static_cast<int>(exponent) - 25);
+  }
+  uint32_t bits;
+  std::memcpy(&bits, &value, sizeof(bits));
+  bits |= sign;
+  std::memcpy(&value, &bits, sizeof(bits));
+  return value;
+}
+
+void HalvesToFloats(const uint16_t* in, int64_t n, float* out) {
+  int64_t i = 0;
+#if defined(__AVX512F__)
+  for (; i + 16 <= n; i += 16) {
+    _mm512_storeu_ps(out + i, _mm512_cvtph_ps(_mm256_loadu_si256(
+                                  reinterpret_cast<const __m256i*>(in + i))));
+  }
+#elif defined(__F16C__)
+  for (; i + 8 <= n; i += 8) {
+    _mm256_storeu_ps(out + i, _mm256_cvtph_ps(_mm_loadu_si128(
+                                  reinterpret_cast<const __m128i*>(in + i))));
+  }
+#endif
+  for (; i < n; ++i) out[i] = HalfToFloat(in[i]);
+}
+
+// Dense attention of a query group over one KV head, keys and values read
+// once per token for the whole group; `row(t, kind, buffer)` gives token t's
+// key (kind 0) or value (kind 1) as floats, converting into `buffer` if
+// needed.
+template <typename Row>
+void DenseGroup(const float* queries, int group, int64_t head_dim, int64_t n,
+                float scale, float* scores, float* out, Row row) {
+  float* buffer = new float[head_dim];
+  for (int64_t t = 0; t < n; ++t) {
+    const float* key = row(t, 0, buffer);
+    for (int g = 0; g < group; ++g) {
+      scores[g * n + t] = scale * Dot(queries + g * head_dim, key, head_dim);
+    }
+  }
+  for (int g = 0; g < group; ++g) {
+    Softmax(scores + g * n, n);
+    for (int64_t c = 0; c < head_dim; ++c) out[g * head_dim + c] = 0.0f;
+  }
+  for (int64_t t = 0; t < n; ++t) {
+    const float* __restrict value = row(t, 1, buffer);
+    for (int g = 0; g < group; ++g) {
+      const float w = scores[g * n + t];
+      float* __restrict o = out + g * head_dim;
+      for (int64_t c = 0; c < head_dim; ++c) o[c] += w * value[c];
+    }
+  }
+  delete[] buffer;
+}
+
+void DenseGroupF32(const float* queries, int group, const float* keys,
+                   const float* values, int64_t head_dim, int64_t n,
+                   float scale, float* scores, float* out) {
+  DenseGroup(queries, group, head_dim, n, scale, scores, out,
+             [&](int64_t t, int kind, float*) {
+               return (kind == 0 ? keys : values) + t * head_dim;
+             });
+}
+
+void DenseGroupF16(const float* queries, int group, const uint16_t* keys,
+                   const uint16_t* values, int64_t head_dim, int64_t n,
+                   float scale, float* scores, float* out) {
+  DenseGroup(queries, group, head_dim, n, scale, scores, out,
+             [&](int64_t t, int kind, float* buffer) {
+               HalvesToFloats((kind == 0 ? keys : values) + t * head_dim,
+                              head_dim, buffer);
+               return static_cast<const float*>(buffer);
+             });
+}
+
 const AttentionKernels kKernels = {
     CVQ_ATTENTION_ISA,   BuildTable,       ScoresFromTable,
     ScoresByDecoding,    ValueAccumulatorFloats,
     AccumulateValueBits, ValueCodeProduct, DenseScores,
-    Softmax,             DenseWeightedSum,
+    Softmax,             DenseWeightedSum,       DenseGroupF32,
+    DenseGroupF16,
 };
 
 }  // namespace

@@ -13,6 +13,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "commvq/base/bit_packing.h"
+#include "commvq/base/float16.h"
 #include "commvq/base/random.h"
 #include "gtest/gtest.h"
 #include "kernels/reference/attention_dense_reference.h"
@@ -255,6 +256,39 @@ TEST(DenseKernelTest, EveryVariantMatchesTheReference) {
     kernels->dense_weighted_sum(scores.data(), values.data(), stride, head_dim,
                                 n, out.data());
     for (int64_t c = 0; c < head_dim; ++c) ASSERT_NEAR(out[c], want_out[c], 1e-4);
+  }
+}
+
+TEST(DenseKernelTest, GroupAttentionOfEveryVariantMatchesTheReference) {
+  Rng rng(12);
+  const int64_t head_dim = 72;  // not a multiple of 16: the vector tails run
+  const int group = 4;
+  const int64_t n = 257;
+  const std::vector<float> queries = Normal(group * head_dim, rng);
+  const std::vector<float> keys = Normal(n * head_dim, rng);
+  const std::vector<float> values = Normal(n * head_dim, rng);
+  std::vector<uint16_t> keys16(keys.size()), values16(values.size());
+  FloatsToHalves(keys, absl::MakeSpan(keys16));
+  FloatsToHalves(values, absl::MakeSpan(values16));
+  std::vector<float> scores(group * n);
+  std::vector<float> want32(group * head_dim), want16(group * head_dim);
+  DenseGroupAttentionF32Reference(queries.data(), group, keys.data(),
+                                  values.data(), head_dim, n, 0.1f,
+                                  scores.data(), want32.data());
+  DenseGroupAttentionF16Reference(queries.data(), group, keys16.data(),
+                                  values16.data(), head_dim, n, 0.1f,
+                                  scores.data(), want16.data());
+  for (const AttentionKernels* kernels : AvailableAttentionKernels()) {
+    SCOPED_TRACE(kernels->isa);
+    std::vector<float> out(group * head_dim, 1.0f);
+    kernels->dense_group_attention_f32(queries.data(), group, keys.data(),
+                                       values.data(), head_dim, n, 0.1f,
+                                       scores.data(), out.data());
+    for (size_t i = 0; i < out.size(); ++i) ASSERT_NEAR(out[i], want32[i], 1e-5);
+    kernels->dense_group_attention_f16(queries.data(), group, keys16.data(),
+                                       values16.data(), head_dim, n, 0.1f,
+                                       scores.data(), out.data());
+    for (size_t i = 0; i < out.size(); ++i) ASSERT_NEAR(out[i], want16[i], 1e-5);
   }
 }
 

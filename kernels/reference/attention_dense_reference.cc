@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cmath>
 
+#include "commvq/base/float16.h"
+
 namespace commvq {
 
 void DenseScoresReference(const float* query, const float* keys,
@@ -34,6 +36,55 @@ void DenseWeightedSumReference(const float* weights, const float* values,
     const float* value = values + t * value_stride;
     for (int64_t c = 0; c < head_dim; ++c) out[c] += weights[t] * value[c];
   }
+}
+
+namespace {
+
+// Both element types through one body: `load` turns element c of a row into
+// a float.
+template <typename T, typename Load>
+void DenseGroupAttention(const float* queries, int group, const T* keys,
+                         const T* values, int64_t head_dim, int64_t n,
+                         float scale, float* scores, float* out, Load load) {
+  for (int64_t t = 0; t < n; ++t) {
+    for (int g = 0; g < group; ++g) {
+      float dot = 0.0f;
+      for (int64_t c = 0; c < head_dim; ++c) {
+        dot += queries[g * head_dim + c] * load(keys[t * head_dim + c]);
+      }
+      scores[g * n + t] = scale * dot;
+    }
+  }
+  for (int g = 0; g < group; ++g) {
+    SoftmaxReference(scores + g * n, n);
+    std::fill(out + g * head_dim, out + (g + 1) * head_dim, 0.0f);
+  }
+  for (int64_t t = 0; t < n; ++t) {
+    for (int g = 0; g < group; ++g) {
+      for (int64_t c = 0; c < head_dim; ++c) {
+        out[g * head_dim + c] += scores[g * n + t] * load(values[t * head_dim + c]);
+      }
+    }
+  }
+}
+
+}  // namespace
+
+void DenseGroupAttentionF32Reference(const float* queries, int group,
+                                     const float* keys, const float* values,
+                                     int64_t head_dim, int64_t n, float scale,
+                                     float* scores, float* out) {
+  DenseGroupAttention(queries, group, keys, values, head_dim, n, scale, scores,
+                      out, [](float x) { return x; });
+}
+
+void DenseGroupAttentionF16Reference(const float* queries, int group,
+                                     const uint16_t* keys,
+                                     const uint16_t* values, int64_t head_dim,
+                                     int64_t n, float scale, float* scores,
+                                     float* out) {
+  DenseGroupAttention(queries, group, keys, values, head_dim, n, scale, scores,
+                      out, HalfBitsToFloat);
 }
 
 }  // namespace commvq

@@ -27,6 +27,22 @@ void DenseWeightedSumReference(const float* weights, const float* values,
                                int64_t value_stride, int64_t head_dim,
                                int64_t n, float* out);
 
+// Decode attention of `group` query heads sharing one KV head over n dense
+// tokens (the fp32 / fp16 baselines of the attention benchmark): scores,
+// softmax and weighted sum, reading each key and value once for the group.
+// queries: [group, head_dim], rotated; keys, values: [n, head_dim] (one KV
+// head, rotated keys), f32 or fp16 bits; scores: [group, n] scratch;
+// out: [group, head_dim] (written). n >= 1.
+void DenseGroupAttentionF32Reference(const float* queries, int group,
+                                     const float* keys, const float* values,
+                                     int64_t head_dim, int64_t n, float scale,
+                                     float* scores, float* out);
+void DenseGroupAttentionF16Reference(const float* queries, int group,
+                                     const uint16_t* keys,
+                                     const uint16_t* values, int64_t head_dim,
+                                     int64_t n, float scale, float* scores,
+                                     float* out);
+
 }  // namespace commvq
 
 #endif  // KERNELS_REFERENCE_ATTENTION_DENSE_REFERENCE_H_
