@@ -6,7 +6,8 @@
 #include "capi/handles.h"
 #include "capi/internal.h"
 #include "commvq/base/status_macros.h"
-#include "commvq/kvcache/full_precision_kv_cache.h"
+#include "commvq/kvcache/cache_spec.h"
+#include "commvq/kvcache/compressed_kv_cache.h"
 
 namespace {
 
@@ -15,8 +16,6 @@ using commvq::capi::CheckNotNull;
 using commvq::capi::CheckStruct;
 using commvq::capi::FromCTensor;
 using commvq::capi::Guard;
-
-constexpr char kFullPrecisionStorage[] = "fp32";
 
 absl::Status CheckCache(const cvq_cache* cache) {
   return CheckNotNull(cache, "cache", "a cvq_cache");
@@ -62,17 +61,14 @@ cvq_status* cvq_cache_create(cvq_context* context,
     CVQ_RETURN_IF_ERROR(CheckStruct(options, "options", "cvq_cache_options"));
     CVQ_RETURN_IF_ERROR(CheckNotNull(out, "out", "a cvq_cache* to fill"));
     CVQ_ASSIGN_OR_RETURN(commvq::AttentionShape shape, ShapeOf(*options));
-    const std::string storage =
-        options->storage == nullptr ? kFullPrecisionStorage : options->storage;
-    if (storage != kFullPrecisionStorage) {
-      return absl::UnimplementedError(absl::StrCat(
-          "`options->storage` is \"", storage, "\"; this release supports \"",
-          kFullPrecisionStorage, "\" (or NULL) only"));
-    }
-    commvq::FullPrecisionKvCacheOptions cache_options;
-    cache_options.pool = commvq::capi::PoolOf(context);
     CVQ_ASSIGN_OR_RETURN(
-        auto cache, commvq::FullPrecisionKvCache::Create(shape, cache_options));
+        commvq::CacheSpec spec,
+        commvq::ParseCacheSpec(options->storage == nullptr ? "fp32"
+                                                           : options->storage));
+    CVQ_ASSIGN_OR_RETURN(auto codecs, commvq::MakeCacheCodecs(spec, shape));
+    CVQ_ASSIGN_OR_RETURN(
+        auto cache, commvq::MakeKvCache(spec, shape, std::move(codecs),
+                                        commvq::capi::PoolOf(context)));
     *out = new cvq_cache{std::move(cache)};
     return absl::OkStatus();
   });
@@ -113,8 +109,25 @@ cvq_status* cvq_cache_memory_get(const cvq_cache* cache,
   return Guard([&]() -> absl::Status {
     CVQ_RETURN_IF_ERROR(CheckCache(cache));
     CVQ_RETURN_IF_ERROR(CheckStruct(memory, "memory", "cvq_cache_memory"));
-    memory->total_bytes = cache->cache->StoredBytes();
-    memory->num_tokens = cache->cache->length(0);
+    const commvq::KvCache& kv = *cache->cache;
+    int64_t encoded = 0;
+    commvq::CompressedKvCacheMemory parts;
+    if (const auto* compressed =
+            dynamic_cast<const commvq::CompressedKvCache*>(&kv)) {
+      parts = compressed->Memory();
+      encoded = compressed->encoded_length(0);
+    } else {
+      parts.window = kv.StoredBytes();  // full precision throughout
+    }
+    memory->num_tokens = kv.length(0);
+    memory->encoded_tokens = encoded;
+    memory->kv_bytes = parts.kv_bytes();
+    memory->codes = parts.codes;
+    memory->side = parts.side;
+    memory->full_precision = parts.window;
+    memory->page_slack = parts.page_slack;
+    memory->codebooks = parts.codebooks;
+    memory->rope_table = parts.rope_table;
     return absl::OkStatus();
   });
 }

@@ -378,7 +378,9 @@ static void test_cache(void) {
   memset(&memory, 0, sizeof(memory));
   memory.struct_size = sizeof(memory);
   EXPECT_OK(cvq_cache_memory_get(cache, &memory));
-  CHECK(memory.num_tokens == 3 && memory.total_bytes >= 3 * 2 * 2 * 4 * 4);
+  CHECK(memory.num_tokens == 3 && memory.encoded_tokens == 0);
+  CHECK(memory.kv_bytes >= 3 * 2 * 2 * 4 * 4 && memory.codes == 0);
+  CHECK(memory.full_precision == memory.kv_bytes);
   EXPECT_OK(cvq_cache_truncate(cache, 1));
   EXPECT_OK(cvq_cache_length(cache, 0, &length));
   CHECK(length == 1);
@@ -396,9 +398,14 @@ static void test_cache(void) {
   cvq_cache_destroy(cache);
   cvq_cache_destroy(NULL);
 
-  options.storage = "commvq";
+  options.storage = "commvq"; /* needs codebooks=FILE */
   EXPECT_CODE(cvq_cache_create(NULL, &options, &cache),
-              CVQ_STATUS_UNIMPLEMENTED);
+              CVQ_STATUS_INVALID_ARGUMENT);
+  options.storage = "commvq:codebooks=no/such/file.cvqcb";
+  EXPECT_CODE(cvq_cache_create(NULL, &options, &cache), CVQ_STATUS_NOT_FOUND);
+  options.storage = "int:bits=99";
+  EXPECT_CODE(cvq_cache_create(NULL, &options, &cache),
+              CVQ_STATUS_INVALID_ARGUMENT);
   options.storage = NULL;
   options.pair_layout = 7;
   EXPECT_CODE(cvq_cache_create(NULL, &options, &cache),
@@ -410,6 +417,113 @@ static void test_cache(void) {
   options.struct_size = 8;
   EXPECT_CODE(cvq_cache_create(NULL, &options, &cache),
               CVQ_STATUS_INVALID_ARGUMENT);
+}
+
+/* The golden file's shape: 1 layer, 4 heads over 2 KV heads, head_dim 4. */
+#define T 8
+static void golden_cache_options(cvq_cache_options* options,
+                                 const char* storage) {
+  memset(options, 0, sizeof(*options));
+  options->struct_size = sizeof(*options);
+  options->num_layers = 1;
+  options->num_heads = 4;
+  options->num_kv_heads = 2;
+  options->head_dim = 4;
+  options->pair_layout = CVQ_PAIR_LAYOUT_HALF;
+  options->rope_theta = 500000.0;
+  options->storage = storage;
+}
+
+/* Attention of all T positions over a cache of `storage` holding keys and
+ * values ([T, 2, 4] each); fills out [T, 4, 4] and *memory. */
+static void attend_all(const char* storage, float* keys, float* values,
+                       float* queries, float* out, cvq_cache_memory* memory) {
+  const int64_t kv_shape[3] = {T, 2, 4}, q_shape[3] = {T, 4, 4};
+  int64_t positions[T];
+  cvq_tensor k = c_f32(keys, 3, kv_shape), v = c_f32(values, 3, kv_shape);
+  cvq_tensor q = c_f32(queries, 3, q_shape), o = c_f32(out, 3, q_shape);
+  cvq_cache_options options;
+  cvq_cache* cache = NULL;
+  int i;
+  for (i = 0; i < T; ++i) positions[i] = i;
+  golden_cache_options(&options, storage);
+  EXPECT_OK(cvq_cache_create(NULL, &options, &cache));
+  EXPECT_OK(cvq_cache_append(cache, 0, &k, &v));
+  EXPECT_OK(cvq_cache_attend(cache, 0, &q, positions, T, &o));
+  memset(memory, 0, sizeof(*memory));
+  memory->struct_size = sizeof(*memory);
+  EXPECT_OK(cvq_cache_memory_get(cache, memory));
+  cvq_cache_destroy(cache);
+}
+
+static float max_abs_diff(const float* a, const float* b, int n) {
+  float m = 0.0f;
+  int i;
+  for (i = 0; i < n; ++i) m = fmaxf(m, fabsf(a[i] - b[i]));
+  return m;
+}
+
+/* Compressed storages: a codebook file's quantizers give the attention of
+ * the full-precision cache over the keys and values they decode to; a
+ * window covering every token gives full-precision attention. */
+static void test_compressed_cache(void) {
+  const int64_t rows_shape[2] = {T, 8}, codes_shape[2] = {T, 2},
+                side_shape[2] = {T, 8}, fp16_codes_shape[2] = {T, 16},
+                no_side_shape[2] = {T, 0};
+  float keys[T * 8], values[T * 8], dec_keys[T * 8], dec_values[T * 8];
+  float queries[T * 16], exact[T * 16], decoded[T * 16], out[T * 16];
+  uint8_t codes[T * 16], side[T * 8];
+  char storage[512];
+  cvq_tensor x, y, c, s;
+  cvq_codebook_file* file = NULL;
+  cvq_quantizer *key_q = NULL, *value_q = NULL;
+  cvq_cache_memory memory;
+  int i;
+
+  for (i = 0; i < T * 8; ++i) {
+    keys[i] = sinf(0.7f * (float)i);
+    values[i] = cosf(0.3f * (float)i);
+  }
+  for (i = 0; i < T * 16; ++i) queries[i] = sinf(1.3f * (float)i + 0.5f);
+
+  /* What the golden file's quantizers decode the keys and values to. */
+  EXPECT_OK(cvq_codebook_file_open(golden_path, &file));
+  EXPECT_OK(cvq_codebook_file_load_quantizer(file, "layer.0.key", &key_q));
+  EXPECT_OK(cvq_codebook_file_load_quantizer(file, "layer.0.value", &value_q));
+  x = c_f32(keys, 2, rows_shape);
+  y = c_f32(dec_keys, 2, rows_shape);
+  c = c_u8(codes, 2, codes_shape);
+  s = c_u8(side, 2, side_shape);
+  EXPECT_OK(cvq_quantizer_encode(NULL, key_q, &x, &c, &s));
+  EXPECT_OK(cvq_quantizer_decode(NULL, key_q, &c, &s, &y));
+  x = c_f32(values, 2, rows_shape);
+  y = c_f32(dec_values, 2, rows_shape);
+  c = c_u8(codes, 2, fp16_codes_shape);
+  s = c_u8(side, 2, no_side_shape);
+  EXPECT_OK(cvq_quantizer_encode(NULL, value_q, &x, &c, &s));
+  EXPECT_OK(cvq_quantizer_decode(NULL, value_q, &c, &s, &y));
+  cvq_quantizer_destroy(key_q);
+  cvq_quantizer_destroy(value_q);
+  cvq_codebook_file_destroy(file);
+
+  attend_all("fp32", dec_keys, dec_values, queries, decoded, &memory);
+  attend_all("fp32", keys, values, queries, exact, &memory);
+  CHECK(max_abs_diff(decoded, exact, T * 16) > 1e-3f); /* 2-bit keys differ */
+
+  snprintf(storage, sizeof(storage), "commvq:codebooks=%s,window=0",
+           golden_path);
+  attend_all(storage, keys, values, queries, out, &memory);
+  CHECK(max_abs_diff(out, decoded, T * 16) < 1e-4f);
+  CHECK(memory.num_tokens == T && memory.encoded_tokens == T);
+  CHECK(memory.codes >= T * (2 + 16) && memory.side >= T * 8);
+  CHECK(memory.codebooks >= 0 && memory.rope_table > 0);
+  CHECK(memory.kv_bytes ==
+        memory.codes + memory.side + memory.full_precision + memory.page_slack);
+
+  attend_all("int:bits=2,group_size=4;window=64", keys, values, queries, out,
+             &memory);
+  CHECK(max_abs_diff(out, exact, T * 16) < 1e-5f);
+  CHECK(memory.encoded_tokens == 0 && memory.full_precision > 0);
 }
 
 int main(int argc, char** argv) {
@@ -427,6 +541,7 @@ int main(int argc, char** argv) {
   test_serialize();
   test_codebook_file();
   test_cache();
+  test_compressed_cache();
   if (c_test_failures == 0) printf("capi_test: all checks passed\n");
   return c_test_failures != 0;
 }

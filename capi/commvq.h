@@ -394,22 +394,41 @@ typedef struct cvq_cache_options {
   int32_t head_dim;     /* even */
   int32_t pair_layout;  /* CVQ_PAIR_LAYOUT_HALF or _INTERLEAVED */
   double rope_theta;
-  /* How keys and values are stored: NULL or "fp32" keeps them in full
-   * precision. Other storages are UNIMPLEMENTED in this release. */
+  /* How keys and values are stored, in the syntax of `commvq eval-ppl
+   * --cache` (commvq/kvcache/cache_spec.h). NULL or "fp32": full precision.
+   * "commvq:codebooks=FILE[,window=N][,page=N][,kernel=K][,values=QSPEC]":
+   * the quantizers layer.<i>.key / layer.<i>.value of a codebook file, CommVQ
+   * keys attended on their codes. "kivi[:bits=B][,group_size=G][,window=N]":
+   * KIVI. "QSPEC[;window=N][;page=N]": any data-free registry quantizer for
+   * keys and values, e.g. "int:bits=4;window=0". window: the most recent
+   * tokens kept in full precision (default 128). */
   const char* storage;
 } cvq_cache_options;
 
-/* Bytes a cache holds, by component. Layout (ABI 1): struct_size 0,
- * reserved 4, total_bytes 8, num_tokens 16; sizeof 24. */
+/* Bytes a cache holds, by component (allocated storage, all layers).
+ * Layout (ABI 1): struct_size 0, reserved 4, num_tokens 8,
+ * encoded_tokens 16, kv_bytes 24, codes 32, side 40, full_precision 48,
+ * page_slack 56, codebooks 64, rope_table 72; sizeof 80. */
 typedef struct cvq_cache_memory {
   uint32_t struct_size;
   uint32_t reserved;
-  int64_t total_bytes; /* everything allocated for keys and values */
-  int64_t num_tokens;  /* tokens held by layer 0 */
+  int64_t num_tokens;     /* tokens held by layer 0 */
+  int64_t encoded_tokens; /* of those, held encoded (0 for "fp32") */
+  /* The sequence's key/value storage: codes + side + full_precision +
+   * page_slack. */
+  int64_t kv_bytes;
+  int64_t codes;          /* packed codes of encoded tokens */
+  int64_t side;           /* their side data (norms, scales, factors) */
+  int64_t full_precision; /* f32 keys and values: the window, or all */
+  int64_t page_slack;     /* allocated page slots not used yet */
+  int64_t codebooks;      /* quantizer parameters (not per token) */
+  int64_t rope_table;     /* cos/sin of cached positions (not per token) */
 } cvq_cache_memory;
 
 /* Creates an empty cache. `context` may be NULL; otherwise it must outlive
- * the cache (attention runs on its threads). Thread-safe. */
+ * the cache (attention runs on its threads). INVALID_ARGUMENT naming the
+ * bad field or part of `storage`; NOT_FOUND for a missing codebook file.
+ * Thread-safe. */
 CVQ_EXPORT cvq_status* cvq_cache_create(cvq_context* context,
                                         const cvq_cache_options* options,
                                         cvq_cache** out);

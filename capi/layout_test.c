@@ -80,11 +80,18 @@ int main(void) {
   EXPECT_OFFSET(cvq_cache_options, rope_theta, 24);
   EXPECT_OFFSET(cvq_cache_options, storage, 32);
 
-  CHECK(sizeof(cvq_cache_memory) == 24);
+  CHECK(sizeof(cvq_cache_memory) == 80);
   EXPECT_OFFSET(cvq_cache_memory, struct_size, 0);
   EXPECT_OFFSET(cvq_cache_memory, reserved, 4);
-  EXPECT_OFFSET(cvq_cache_memory, total_bytes, 8);
-  EXPECT_OFFSET(cvq_cache_memory, num_tokens, 16);
+  EXPECT_OFFSET(cvq_cache_memory, num_tokens, 8);
+  EXPECT_OFFSET(cvq_cache_memory, encoded_tokens, 16);
+  EXPECT_OFFSET(cvq_cache_memory, kv_bytes, 24);
+  EXPECT_OFFSET(cvq_cache_memory, codes, 32);
+  EXPECT_OFFSET(cvq_cache_memory, side, 40);
+  EXPECT_OFFSET(cvq_cache_memory, full_precision, 48);
+  EXPECT_OFFSET(cvq_cache_memory, page_slack, 56);
+  EXPECT_OFFSET(cvq_cache_memory, codebooks, 64);
+  EXPECT_OFFSET(cvq_cache_memory, rope_table, 72);
 
   if (c_test_failures == 0) printf("layout_test: all layouts as documented\n");
   return c_test_failures != 0;

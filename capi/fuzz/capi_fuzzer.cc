@@ -197,7 +197,18 @@ void FuzzCache(Input& in, cvq_context* context) {
   options.head_dim = 2 * (in.Byte() % 5);
   options.pair_layout = in.Byte() % 4;
   options.rope_theta = in.Byte() < 240 ? 10000.0 : -1.0;
-  options.storage = in.Byte() < 230 ? nullptr : "commvq";
+  // Full precision, compressed caches that need no codebook file, and bad
+  // specs.
+  static const char* const kStorages[] = {
+      nullptr,
+      "fp32",
+      "int:bits=4,group_size=2;window=0",
+      "int:bits=2,group_size=2;window=1;page=2",
+      "kivi:bits=2,group_size=2,window=0",
+      "commvq",
+      "int:bits=99",
+      "fp16;window=-1"};
+  options.storage = kStorages[in.Byte() % 8];
   cvq_cache* cache = Sentinel<cvq_cache>();
   if (!Ok(cvq_cache_create(in.Byte() & 1 ? context : nullptr, &options,
                            &cache))) {

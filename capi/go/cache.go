@@ -1,7 +1,12 @@
 package commvq
 
-// #include "tensors.h"
+/*
+#include <stdlib.h>
+#include "tensors.h"
+*/
 import "C"
+
+import "unsafe"
 
 // RoPE channel pairings (CVQ_PAIR_LAYOUT_*).
 const (
@@ -16,9 +21,8 @@ type CacheShape struct {
 	PairLayout                               int
 }
 
-// Cache is the KV cache of one sequence (full precision in this release).
-// Append and Truncate need exclusive access; Attend, Length and StoredBytes
-// may run concurrently.
+// Cache is the KV cache of one sequence. Append and Truncate need exclusive
+// access; Attend, Length and Memory may run concurrently.
 type Cache struct {
 	handle *C.cvq_cache
 	shape  CacheShape
@@ -26,8 +30,16 @@ type Cache struct {
 }
 
 // NewCache makes an empty cache; ctx may be nil and must outlive the cache.
-func NewCache(shape CacheShape, ctx *Context) (*Cache, error) {
+// storage is "" or "fp32" (full precision) or a compressed cache in the
+// syntax of `commvq eval-ppl --cache`, e.g.
+// "commvq:codebooks=FILE,window=128" or "kivi:bits=2".
+func NewCache(shape CacheShape, storage string, ctx *Context) (*Cache, error) {
 	o := newStruct[C.cvq_cache_options]()
+	if storage != "" {
+		cstorage := C.CString(storage)
+		defer C.free(unsafe.Pointer(cstorage))
+		o.storage = cstorage
+	}
 	o.num_layers = C.int32_t(shape.NumLayers)
 	o.num_heads = C.int32_t(shape.NumHeads)
 	o.num_kv_heads = C.int32_t(shape.NumKVHeads)
@@ -71,11 +83,22 @@ func (c *Cache) Length(layer int) (int64, error) {
 	return int64(n), err
 }
 
-// StoredBytes is what the cache holds for keys and values.
-func (c *Cache) StoredBytes() (int64, error) {
+// CacheMemory is what a cache holds, by component (bytes, except the token
+// counts).
+type CacheMemory struct {
+	NumTokens, EncodedTokens, KVBytes, Codes, Side, FullPrecision int64
+	PageSlack, Codebooks, RopeTable                               int64
+}
+
+// Memory reports the bytes the cache holds.
+func (c *Cache) Memory() (CacheMemory, error) {
 	m := newStruct[C.cvq_cache_memory]()
-	err := check(C.cvq_cache_memory_get(c.handle, &m))
-	return int64(m.total_bytes), err
+	if err := check(C.cvq_cache_memory_get(c.handle, &m)); err != nil {
+		return CacheMemory{}, err
+	}
+	return CacheMemory{int64(m.num_tokens), int64(m.encoded_tokens), int64(m.kv_bytes),
+		int64(m.codes), int64(m.side), int64(m.full_precision), int64(m.page_slack),
+		int64(m.codebooks), int64(m.rope_table)}, nil
 }
 
 // Attend runs causal attention of queries ([len(positions), NumHeads,

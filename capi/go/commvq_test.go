@@ -244,7 +244,7 @@ func TestQuantizerKinds(t *testing.T) {
 
 func TestCacheFirstTokenAttendsToItself(t *testing.T) {
 	c, err := NewCache(CacheShape{NumLayers: 1, NumHeads: 4, NumKVHeads: 2, HeadDim: 4,
-		RopeTheta: 10000, PairLayout: PairLayoutInterleaved}, nil)
+		RopeTheta: 10000, PairLayout: PairLayoutInterleaved}, "", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -274,13 +274,80 @@ func TestCacheFirstTokenAttendsToItself(t *testing.T) {
 	if n, _ := c.Length(0); n != 3 {
 		t.Errorf("Length(0) = %d", n)
 	}
-	if b, _ := c.StoredBytes(); b < 2*24*4 {
-		t.Errorf("StoredBytes() = %d", b)
+	if m, _ := c.Memory(); m.KVBytes < 2*24*4 || m.NumTokens != 3 || m.EncodedTokens != 0 {
+		t.Errorf("Memory() = %+v", m)
 	}
 	if err := c.Truncate(1); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := c.Attend(0, queries, []int64{2}); codeOf(err) != InvalidArgument {
 		t.Errorf("attend past the end: %v", err)
+	}
+}
+
+func TestCodebookFileCacheAttendsWhatItDecodes(t *testing.T) {
+	golden := os.Getenv("COMMVQ_GOLDEN_CODEBOOK")
+	shape := CacheShape{NumLayers: 1, NumHeads: 4, NumKVHeads: 2, HeadDim: 4,
+		RopeTheta: 500000, PairLayout: PairLayoutHalf}
+	keys, values, queries := make([]float32, 64), make([]float32, 64), make([]float32, 128)
+	for i := range keys {
+		keys[i], values[i] = float32(math.Sin(0.7*float64(i))), float32(math.Cos(0.3*float64(i)))
+	}
+	for i := range queries {
+		queries[i] = float32(math.Sin(1.3*float64(i) + 0.5))
+	}
+	positions := []int64{0, 1, 2, 3, 4, 5, 6, 7}
+	f, err := OpenCodebookFile(golden)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	decoded := func(name string, x []float32) []float32 {
+		q, err := f.LoadQuantizer(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer q.Close()
+		codes, side, err := q.Encode(x, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		y, err := q.Decode(codes, side, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return y
+	}
+	attend := func(storage string, k, v []float32) ([]float32, CacheMemory) {
+		c, err := NewCache(shape, storage, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		if err := c.Append(0, k, v); err != nil {
+			t.Fatal(err)
+		}
+		out, err := c.Attend(0, queries, positions)
+		if err != nil {
+			t.Fatal(err)
+		}
+		m, err := c.Memory()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return out, m
+	}
+	want, _ := attend("fp32", decoded("layer.0.key", keys), decoded("layer.0.value", values))
+	got, memory := attend("commvq:codebooks="+golden+",window=0", keys, values)
+	for i := range want {
+		if math.Abs(float64(got[i]-want[i])) > 1e-4 {
+			t.Fatalf("out[%d] = %v, want %v", i, got[i], want[i])
+		}
+	}
+	if memory.EncodedTokens != 8 || memory.Codes == 0 {
+		t.Errorf("Memory() = %+v", memory)
+	}
+	if _, err := NewCache(shape, "commvq", nil); codeOf(err) != InvalidArgument {
+		t.Errorf("bad storage: %v", err)
 	}
 }

@@ -132,11 +132,14 @@ class _CacheOptions(ctypes.Structure):
                 ("storage", ctypes.c_char_p)]
 
 
+_MEMORY_FIELDS = ["num_tokens", "encoded_tokens", "kv_bytes", "codes", "side",
+                  "full_precision", "page_slack", "codebooks", "rope_table"]
+
+
 class _CacheMemory(ctypes.Structure):
-    _fields_ = [("struct_size", ctypes.c_uint32),
-                ("reserved", ctypes.c_uint32),
-                ("total_bytes", ctypes.c_int64),
-                ("num_tokens", ctypes.c_int64)]
+    _fields_ = ([("struct_size", ctypes.c_uint32),
+                 ("reserved", ctypes.c_uint32)] +
+                [(name, ctypes.c_int64) for name in _MEMORY_FIELDS])
 
 
 def _new(struct_type):
@@ -479,7 +482,11 @@ class CodebookFile(_Handle):
 
 
 class Cache(_Handle):
-    """The KV cache of one sequence; attention with RoPE applied inside."""
+    """The KV cache of one sequence; attention with RoPE applied inside.
+
+    storage: None/"fp32" (full precision), or a compressed cache in the
+    syntax of `commvq eval-ppl --cache`, e.g.
+    "commvq:codebooks=FILE,window=128" or "kivi:bits=2"."""
 
     _destroy = "cvq_cache_destroy"
 
@@ -516,10 +523,12 @@ class Cache(_Handle):
         return n.value
 
     def memory(self):
-        """dict: total_bytes, num_tokens."""
+        """dict of bytes held by component (see cvq_cache_memory): kv_bytes,
+        codes, side, full_precision, page_slack, codebooks, rope_table;
+        and num_tokens, encoded_tokens."""
         m = _new(_CacheMemory)
         _call("cvq_cache_memory_get", self.handle, ctypes.byref(m))
-        return {"total_bytes": m.total_bytes, "num_tokens": m.num_tokens}
+        return {name: getattr(m, name) for name in _MEMORY_FIELDS}
 
     def attend(self, layer, queries, positions, out=None):
         """queries: [t, num_heads, head_dim] float32 (pre-RoPE); positions:

@@ -208,17 +208,45 @@ class CacheTest(unittest.TestCase):
                                                       dtype=np.float32), [0])
             np.testing.assert_allclose(out[0], np.repeat(values[0], 2, axis=0),
                                        rtol=1e-6)
-            self.assertGreaterEqual(cache.memory()["total_bytes"],
+            memory = cache.memory()
+            self.assertGreaterEqual(memory["kv_bytes"],
                                     keys.nbytes + values.nbytes)
+            self.assertEqual(memory["encoded_tokens"], 0)
             cache.truncate(2)
             self.assertEqual(cache.length(0), 2)
             with self.assertRaises(commvq.CommvqError):
                 cache.attend(0, np.zeros((1, 4, 4), np.float32), [3])
 
-    def test_compressed_storage_not_yet(self):
+    def attend(self, storage, keys, values, queries):
+        with commvq.Cache(1, 4, 2, 4, rope_theta=500000.0, pair_layout="half",
+                          storage=storage) as cache:
+            cache.append(0, keys, values)
+            return (cache.attend(0, queries, np.arange(len(keys))),
+                    cache.memory())
+
+    def test_codebook_file_cache_attends_what_it_decodes(self):
+        rng = np.random.default_rng(5)
+        keys = rng.standard_normal((8, 2, 4), dtype=np.float32)
+        values = rng.standard_normal((8, 2, 4), dtype=np.float32)
+        queries = rng.standard_normal((8, 4, 4), dtype=np.float32)
+        with commvq.CodebookFile(GOLDEN) as f, \
+                f.load_quantizer("layer.0.key") as kq, \
+                f.load_quantizer("layer.0.value") as vq:
+            dec_keys = kq.decode(*kq.encode(keys.reshape(8, 8)))
+            dec_values = vq.decode(*vq.encode(values.reshape(8, 8)))
+        want, _ = self.attend("fp32", dec_keys.reshape(8, 2, 4),
+                              dec_values.reshape(8, 2, 4), queries)
+        got, memory = self.attend(f"commvq:codebooks={GOLDEN},window=0",
+                                  keys, values, queries)
+        np.testing.assert_allclose(got, want, atol=1e-4)
+        self.assertEqual(memory["encoded_tokens"], 8)
+        self.assertGreater(memory["codes"], 0)
+
+    def test_bad_storage(self):
         with self.assertRaises(commvq.CommvqError) as error:
             commvq.Cache(1, 4, 2, 4, storage="commvq")
-        self.assertEqual(error.exception.code, commvq.UNIMPLEMENTED)
+        self.assertEqual(error.exception.code, commvq.INVALID_ARGUMENT)
+        self.assertIn("codebooks", str(error.exception))
 
 
 if __name__ == "__main__":

@@ -95,11 +95,19 @@ pub struct cvq_cache_options {
 }
 
 #[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct cvq_cache_memory {
     pub struct_size: u32,
     pub reserved: u32,
-    pub total_bytes: i64,
     pub num_tokens: i64,
+    pub encoded_tokens: i64,
+    pub kv_bytes: i64,
+    pub codes: i64,
+    pub side: i64,
+    pub full_precision: i64,
+    pub page_slack: i64,
+    pub codebooks: i64,
+    pub rope_table: i64,
 }
 
 /// Opaque handles.

@@ -453,8 +453,11 @@ pub struct CacheShape {
     pub pair_layout: i32,
 }
 
-/// The KV cache of one sequence (full precision in this release). It runs
-/// attention on the context's threads, so it borrows the context.
+/// Bytes a cache holds, by component.
+pub type CacheMemory = ffi::cvq_cache_memory;
+
+/// The KV cache of one sequence. It runs attention on the context's
+/// threads, so it borrows the context.
 pub struct Cache<'a> {
     handle: *mut c_void,
     shape: CacheShape,
@@ -467,8 +470,17 @@ unsafe impl Send for Cache<'_> {}
 unsafe impl Sync for Cache<'_> {}
 
 impl<'a> Cache<'a> {
+    /// A full-precision cache.
     pub fn new(shape: CacheShape, context: Option<&'a Context>) -> Result<Cache<'a>> {
+        Cache::with_storage(shape, "fp32", context)
+    }
+
+    /// A cache whose storage is given in the syntax of `commvq eval-ppl
+    /// --cache`, e.g. "commvq:codebooks=FILE,window=128" or "kivi:bits=2".
+    pub fn with_storage(shape: CacheShape, storage: &str, context: Option<&'a Context>) -> Result<Cache<'a>> {
+        let storage = c_string(storage, "storage")?;
         let mut o: ffi::cvq_cache_options = struct_of();
+        o.storage = storage.as_ptr();
         o.num_layers = shape.num_layers;
         o.num_heads = shape.num_heads;
         o.num_kv_heads = shape.num_kv_heads;
@@ -507,12 +519,12 @@ impl<'a> Cache<'a> {
         Ok(n)
     }
 
-    /// Bytes held for keys and values.
-    pub fn stored_bytes(&self) -> Result<i64> {
-        let mut m: ffi::cvq_cache_memory = struct_of();
+    /// Bytes held, by component.
+    pub fn memory(&self) -> Result<CacheMemory> {
+        let mut m: CacheMemory = struct_of();
         // SAFETY: valid struct.
         check(unsafe { ffi::cvq_cache_memory_get(self.handle, &mut m) })?;
-        Ok(m.total_bytes)
+        Ok(m)
     }
 
     /// queries: [positions.len(), num_heads, head_dim] (pre-RoPE) ->

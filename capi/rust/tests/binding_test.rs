@@ -63,7 +63,7 @@ fn struct_sizes_match_the_header() {
     assert_eq!(size_of::<commvq::ffi::cvq_codebook_file_info>(), 48);
     assert_eq!(size_of::<commvq::ffi::cvq_codebook_quantizer_info>(), 40);
     assert_eq!(size_of::<commvq::ffi::cvq_cache_options>(), 40);
-    assert_eq!(size_of::<commvq::ffi::cvq_cache_memory>(), 24);
+    assert_eq!(size_of::<commvq::ffi::cvq_cache_memory>(), 80);
 }
 
 #[test]
@@ -151,6 +151,41 @@ fn registry_lists_builtin_kinds() {
 }
 
 #[test]
+fn codebook_file_cache_attends_what_it_decodes() {
+    let shape = CacheShape {
+        num_layers: 1,
+        num_heads: 4,
+        num_kv_heads: 2,
+        head_dim: 4,
+        rope_theta: 500000.0,
+        pair_layout: commvq::PAIR_LAYOUT_HALF,
+    };
+    let keys: Vec<f32> = (0..64).map(|i| (0.7 * i as f32).sin()).collect();
+    let values: Vec<f32> = (0..64).map(|i| (0.3 * i as f32).cos()).collect();
+    let queries: Vec<f32> = (0..128).map(|i| (1.3 * i as f32 + 0.5).sin()).collect();
+    let positions: Vec<i64> = (0..8).collect();
+    let file = CodebookFile::open(&golden_path()).unwrap();
+    let (kq, vq) = (file.load_quantizer("layer.0.key").unwrap(), file.load_quantizer("layer.0.value").unwrap());
+    let (kc, ks) = kq.encode(&keys, None).unwrap();
+    let (vc, vs) = vq.encode(&values, None).unwrap();
+    let mut dense = Cache::new(shape, None).unwrap();
+    dense.append(0, &kq.decode(&kc, &ks, None).unwrap(), &vq.decode(&vc, &vs, None).unwrap()).unwrap();
+    let want = dense.attend(0, &queries, &positions).unwrap();
+    let storage = format!("commvq:codebooks={},window=0", golden_path());
+    let mut compressed = Cache::with_storage(shape, &storage, None).unwrap();
+    compressed.append(0, &keys, &values).unwrap();
+    let got = compressed.attend(0, &queries, &positions).unwrap();
+    for (g, w) in got.iter().zip(&want) {
+        assert!((g - w).abs() < 1e-4, "{} vs {}", g, w);
+    }
+    let memory = compressed.memory().unwrap();
+    assert_eq!(memory.encoded_tokens, 8);
+    assert!(memory.codes > 0);
+    let error = Cache::with_storage(shape, "commvq", None).err().unwrap();
+    assert_eq!(error.code, code::INVALID_ARGUMENT);
+}
+
+#[test]
 fn cache_first_token_attends_to_itself() {
     let shape = CacheShape {
         num_layers: 1,
@@ -173,7 +208,9 @@ fn cache_first_token_attends_to_itself() {
             assert!((out[h * 4 + i] - values[(h / 2) * 4 + i]).abs() < 1e-6);
         }
     }
-    assert!(cache.stored_bytes().unwrap() >= 2 * 24 * 4);
+    let memory = cache.memory().unwrap();
+    assert!(memory.kv_bytes >= 2 * 24 * 4);
+    assert_eq!((memory.num_tokens, memory.encoded_tokens), (3, 0));
     cache.truncate(1).unwrap();
     assert_eq!(cache.length(0).unwrap(), 1);
     assert_eq!(cache.attend(0, &queries, &[2]).err().unwrap().code, code::INVALID_ARGUMENT);
