@@ -16,8 +16,7 @@
 #include "commvq/base/status_matchers.h"
 #include "commvq/base/thread_pool.h"
 #include "commvq/kvcache/full_precision_kv_cache.h"
-#include "commvq/quantizer/commvq_key/commvq_key_quantizer.h"
-#include "commvq/quantizer/commvq_value/commvq_value_quantizer.h"
+#include "commvq/kvcache/synthetic_codecs.h"
 #include "commvq/registry/registry.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -50,42 +49,16 @@ AttentionShape Shape(int layers, int kv_heads, int group, int head_dim,
 // A commvq_key quantizer with random codebooks (half_bits 4, 3 stages).
 std::shared_ptr<const Quantizer> RandomKeyQuantizer(const AttentionShape& shape,
                                                     uint64_t seed) {
-  KeyQuantizerParams params;
-  params.num_kv_heads = shape.num_kv_heads;
-  params.stages = 3;
-  params.shape.head_dim = shape.head_dim;
-  params.shape.half_bits = 4;
-  params.shape.layout = shape.pair_layout;
-  for (int k = 0; k < params.num_kv_heads * params.stages; ++k) {
-    std::vector<float> z = Normal(params.shape.num_floats(), seed + k);
-    for (float& x : z) x *= 0.2f;
-    params.codebooks.push_back(*KeyCodebook::Create(params.shape, z));
-  }
-  const std::string spec = absl::StrCat(
-      "commvq_key:num_kv_heads=", shape.num_kv_heads, ",half_bits=4,stages=3,",
-      "layout=", shape.pair_layout == PairLayout::kHalf ? "half" : "interleaved");
-  auto q = MakeCommvqKeyQuantizer(
-      spec, int64_t{shape.num_kv_heads} * shape.head_dim, std::move(params));
+  auto q = RandomCommvqKeyQuantizer(shape, 4, 3, seed);
   EXPECT_THAT(q.status(), IsOk());
-  return std::shared_ptr<const Quantizer>(*std::move(q));
+  return *q;
 }
 
-// A commvq_value quantizer (search encoder) with random parameters.
 std::shared_ptr<const Quantizer> RandomValueQuantizer(
     const AttentionShape& shape, int bits, uint64_t seed) {
-  ValueQuantizerParams params;
-  params.num_kv_heads = shape.num_kv_heads;
-  params.dim = int64_t{shape.num_kv_heads} * shape.head_dim;
-  params.num_code_bits = bits * params.dim;
-  params.codebook = Normal(params.num_code_bits * params.dim, seed);
-  for (float& c : params.codebook) c *= 0.3f;
-  params.channel_scale = Normal(params.dim, seed + 1);
-  for (float& c : params.channel_scale) c = std::abs(c) + 0.5f;
-  auto q = MakeCommvqValueQuantizer(
-      CommvqValueSpec(shape.num_kv_heads, bits, "search"), params.dim,
-      std::move(params));
+  auto q = RandomCommvqValueQuantizer(shape, bits, seed);
   EXPECT_THAT(q.status(), IsOk());
-  return std::shared_ptr<const Quantizer>(*std::move(q));
+  return *q;
 }
 
 std::shared_ptr<const Quantizer> Registry(const std::string& spec,
