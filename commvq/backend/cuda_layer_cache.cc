@@ -156,6 +156,31 @@ absl::StatusOr<std::unique_ptr<CudaLayerCache>> CudaLayerCache::Create(
   }
   CVQ_ASSIGN_OR_RETURN(cache->pair_codebooks_,
                        cuda::Upload(absl::MakeConstSpan(pair_codebooks)));
+  // Per (KV head, pair, stage): the a-plane (x_v, y_v) and the b-plane
+  // (-y_v, x_v), whose sums over stages decode the key pair.
+  std::vector<float> planes(shape.num_kv_heads * pairs * keys.stages * 2 *
+                            values_per_stage * 2);
+  for (int64_t g = 0; g < shape.num_kv_heads; ++g) {
+    for (int64_t j = 0; j < pairs; ++j) {
+      for (int s = 0; s < keys.stages; ++s) {
+        const KeyCodebook& codebook = keys.codebook(g, s);
+        float* a_plane = &planes[(((g * pairs + j) * keys.stages + s) * 2) *
+                                 values_per_stage * 2];
+        float* b_plane = a_plane + values_per_stage * 2;
+        for (int v = 0; v < values_per_stage; ++v) {
+          a_plane[2 * v] = codebook.x(j, v);
+          a_plane[2 * v + 1] = codebook.y(j, v);
+          b_plane[2 * v] = -codebook.y(j, v);
+          b_plane[2 * v + 1] = codebook.x(j, v);
+        }
+      }
+    }
+  }
+  CVQ_ASSIGN_OR_RETURN(cache->planes_,
+                       cuda::Upload(absl::MakeConstSpan(planes)));
+  cache->decode_keys_ =
+      options.key_kernel == CudaKeyKernel::kDecode ||
+      (options.key_kernel == CudaKeyKernel::kAuto && shape.group_size() > 1);
 
   CVQ_ASSIGN_OR_RETURN(cache->rope_, UploadRopeTable(shape, options.capacity));
 
@@ -194,12 +219,16 @@ absl::StatusOr<std::unique_ptr<CudaLayerCache>> CudaLayerCache::Create(
   return cache;
 }
 
+const char* CudaLayerCache::KeyKernelName() const {
+  return decode_keys_ ? "decode" : "table";
+}
+
 int64_t CudaLayerCache::DeviceBytes() const {
   int64_t total = 0;
   for (const cuda::DeviceMemory* m :
-       {&pair_codebooks_, &rope_, &page_table_, &key_codes_, &key_norms_,
-        &value_words_pool_, &value_factors_, &window_raw_keys_, &window_keys_,
-        &window_values_, &workspace_}) {
+       {&pair_codebooks_, &planes_, &rope_, &page_table_, &key_codes_,
+        &key_norms_, &value_words_pool_, &value_factors_, &window_raw_keys_,
+        &window_keys_, &window_values_, &workspace_}) {
     total += m->bytes();
   }
   return total + cuda::CublasHandle::kDefaultWorkspaceBytes;
@@ -372,28 +401,38 @@ absl::Status CudaLayerCache::Attend(const float* query, float* out,
                                length_ - 1, rotated, pair_rows, stream),
       "query prepare launch"));
   if (compressed > 0) {
-    CVQ_RETURN_IF_ERROR(cublas_.Bind(stream));
     const cuda::DeviceKeyCodebooks& codebooks = key_encoder_.codebooks();
-    const int columns = codebooks.stages * (1 << codebooks.half_bits) * 2;
-    // Per (KV head, pair): table [group, columns] = rows [group, 2] .
-    // codebook [2, columns] (row-major; column-major with roles swapped).
-    CVQ_RETURN_IF_ERROR(CublasStatus(
-        cublasSgemmStridedBatched(
-            handle, CUBLAS_OP_N, CUBLAS_OP_N, columns, group, 2, &one,
-            pair_codebooks_.as<float>(), columns, 2LL * columns, pair_rows, 2,
-            2LL * group, &zero, table, columns,
-            static_cast<long long>(group) * columns, kv_heads * pairs),
-        "query table GEMM"));
     cuda::DeviceKeyPages pages;
     pages.page_table = page_table_.as<int32_t>();
     pages.page_tokens = static_cast<int>(options_.page_tokens);
     pages.codes = key_codes_.as<uint16_t>();
     pages.norms = key_norms_.as<float>();
-    CVQ_RETURN_IF_ERROR(CudaStatus(
-        cuda::LaunchKeyScores(codebooks, pages, table, group, rope_.as<float>(),
-                              options_.capacity, compressed, scale, scores,
-                              options_.capacity, stream),
-        "key scores launch"));
+    if (decode_keys_) {
+      CVQ_RETURN_IF_ERROR(CudaStatus(
+          cuda::LaunchKeyScoresByDecoding(codebooks, pages, planes_.as<float>(),
+                                          rotated, group, rope_.as<float>(),
+                                          options_.capacity, compressed, scale,
+                                          scores, options_.capacity, stream),
+          "key scores (decode) launch"));
+    } else {
+      CVQ_RETURN_IF_ERROR(cublas_.Bind(stream));
+      const int columns = codebooks.stages * (1 << codebooks.half_bits) * 2;
+      // Per (KV head, pair): table [group, columns] = rows [group, 2] .
+      // codebook [2, columns] (row-major; column-major with roles swapped).
+      CVQ_RETURN_IF_ERROR(CublasStatus(
+          cublasSgemmStridedBatched(
+              handle, CUBLAS_OP_N, CUBLAS_OP_N, columns, group, 2, &one,
+              pair_codebooks_.as<float>(), columns, 2LL * columns, pair_rows, 2,
+              2LL * group, &zero, table, columns,
+              static_cast<long long>(group) * columns, kv_heads * pairs),
+          "query table GEMM"));
+      CVQ_RETURN_IF_ERROR(
+          CudaStatus(cuda::LaunchKeyScores(codebooks, pages, table, group,
+                                           rope_.as<float>(), options_.capacity,
+                                           compressed, scale, scores,
+                                           options_.capacity, stream),
+                     "key scores (table) launch"));
+    }
   }
   if (window > 0) {
     CVQ_RETURN_IF_ERROR(CudaStatus(
@@ -419,6 +458,7 @@ absl::Status CudaLayerCache::Attend(const float* query, float* out,
                                     compressed, Scratch(offsets_.partial), acc,
                                     stream),
         "value accumulate launch"));
+    CVQ_RETURN_IF_ERROR(cublas_.Bind(stream));
     // Per KV head: values [group, head_dim] = acc [group, Nc] .
     // C[:, head channels] ([Nc, head_dim], row stride dim).
     const long long padded_bits = 32 * value_words_;

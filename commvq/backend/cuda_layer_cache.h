@@ -18,11 +18,12 @@
 // All work is queued on the caller's stream.
 //
 // Decode attention (Attend), one query token at the newest position:
-//   1. rotate the query, build per (KV head, pair) the table
-//      conj(q'_j) z_j[v] with one cuBLAS strided-batched GEMM;
+//   1. rotate the query; for the table kernel, build per (KV head, pair)
+//      the table conj(q'_j) z_j[v] with one cuBLAS strided-batched GEMM;
 //   2. key scores of compressed tokens: gather + sum over stages, RoPE per
-//      pair, sum over pairs (kernels/cuda/key_kernels.h); dense scores of
-//      the window;
+//      pair, sum over pairs (kernels/cuda/key_kernels.h), either from the
+//      table per query head or by decoding each key once per KV head (the
+//      options' key_kernel); dense scores of the window;
 //   3. one softmax across both;
 //   4. values: weights * factor accumulated into code-bit space, then one
 //      strided-batched GEMM with the codebook per KV head; plus the window's
@@ -49,11 +50,19 @@
 
 namespace commvq {
 
+// How scores of compressed keys are computed (as the CPU cache's KeyKernel).
+enum class CudaKeyKernel {
+  kAuto,    // decode when a KV head serves several query heads, else table
+  kTable,   // per query head: table of q . codebook (cuBLAS), gather and sum
+  kDecode,  // per KV head: decode the key, rotate, dot with each query head
+};
+
 struct CudaLayerCacheOptions {
   int64_t capacity = 0;       // most tokens (positions 0..capacity-1), >= 1
   int64_t window = 128;       // full-precision recent tokens, >= 0
   int64_t max_append = 128;   // most tokens per Append call, >= 1
   int64_t page_tokens = 256;  // tokens per page, >= 1
+  CudaKeyKernel key_kernel = CudaKeyKernel::kAuto;
 };
 
 class CudaLayerCache {
@@ -87,6 +96,8 @@ class CudaLayerCache {
   // Device bytes held: pools, window, RoPE table, parameters and
   // workspaces.
   int64_t DeviceBytes() const;
+  // "table" or "decode": the key-score kernel Attend runs.
+  const char* KeyKernelName() const;
 
   // Appends num_tokens tokens at positions length() ..; those that leave the
   // window are encoded on the GPU (needs mlp value encoder weights).
@@ -161,6 +172,10 @@ class CudaLayerCache {
   // [num_kv_heads, num_pairs, 2, stages * 2^h * 2]: the right operands of
   // the per-pair table GEMM.
   cuda::DeviceMemory pair_codebooks_;
+  // [num_kv_heads, num_pairs, stages, 2, 2^h] float2: the centre planes of
+  // the decode kernel (LaunchKeyScoresByDecoding).
+  cuda::DeviceMemory planes_;
+  bool decode_keys_ = false;
   cuda::DeviceMemory rope_;  // [num_pairs, capacity] (cos, sin)
   cuda::DeviceMemory page_table_;
   cuda::DeviceMemory key_codes_, key_norms_, value_words_pool_, value_factors_;

@@ -129,13 +129,6 @@ TEST_P(CudaLayerCacheOracleTest, AttendMatchesTheScalarOracles) {
   const int64_t tc = c.compressed;
   const int64_t tw = c.window_tokens;
   const int64_t total = tc + tw;
-  const CudaLayerCacheOptions options =
-      Options(total + 3, std::max<int64_t>(tw, 1), std::max<int64_t>(tw, 1),
-              c.page_tokens);
-  absl::StatusOr<std::unique_ptr<CudaLayerCache>> cache =
-      CudaLayerCache::Create(shape, keys, values, options);
-  ASSERT_THAT(cache.status(), IsOk());
-
   // Encoded tokens.
   const int codes_per_token = c.kv_heads * c.stages;
   Rng rng(8);
@@ -149,21 +142,34 @@ TEST_P(CudaLayerCacheOracleTest, AttendMatchesTheScalarOracles) {
   std::vector<uint8_t> value_codes(tc * code_bytes);
   for (uint8_t& byte : value_codes) byte = static_cast<uint8_t>(rng.NextU64());
   const std::vector<float> factors = Uniform(tc, 0.5f, 1.5f, 10);
-  ASSERT_THAT((*cache)->AppendEncoded(key_codes.data(), key_norms.data(),
-                                      value_codes.data(), factors.data(), tc),
-              IsOk());
   // Window tokens.
   const std::vector<float> window_keys = Normal(tw * dim, 1.0f, 11);
   const std::vector<float> window_values = Normal(tw * dim, 1.0f, 12);
-  if (tw > 0) {
-    ASSERT_THAT(GpuAppend(**cache, window_keys, window_values, 0, tw, dim),
-                IsOk());
-  }
-  ASSERT_EQ((*cache)->length(), total);
-  ASSERT_EQ((*cache)->encoded_length(), tc);
   const std::vector<float> query =
       Normal(int64_t{shape.num_heads} * c.head_dim, 1.0f, 13);
-  const std::vector<float> gpu = GpuAttend(**cache, query);
+
+  // Both key-score kernels.
+  std::vector<std::vector<float>> gpu;
+  for (const CudaKeyKernel kernel :
+       {CudaKeyKernel::kTable, CudaKeyKernel::kDecode}) {
+    CudaLayerCacheOptions options =
+        Options(total + 3, std::max<int64_t>(tw, 1), std::max<int64_t>(tw, 1),
+                c.page_tokens);
+    options.key_kernel = kernel;
+    absl::StatusOr<std::unique_ptr<CudaLayerCache>> cache =
+        CudaLayerCache::Create(shape, keys, values, options);
+    ASSERT_THAT(cache.status(), IsOk());
+    ASSERT_THAT((*cache)->AppendEncoded(key_codes.data(), key_norms.data(),
+                                        value_codes.data(), factors.data(), tc),
+                IsOk());
+    if (tw > 0) {
+      ASSERT_THAT(GpuAppend(**cache, window_keys, window_values, 0, tw, dim),
+                  IsOk());
+    }
+    ASSERT_EQ((*cache)->length(), total);
+    ASSERT_EQ((*cache)->encoded_length(), tc);
+    gpu.push_back(GpuAttend(**cache, query));
+  }
 
   // The oracle.
   const Rope rope = *Rope::Create(c.head_dim, shape.rope_theta, c.layout);
@@ -238,7 +244,10 @@ TEST_P(CudaLayerCacheOracleTest, AttendMatchesTheScalarOracles) {
                                 c.head_dim, tw, out);
     }
   }
-  ExpectClose(gpu, expected, 2e-4f);
+  for (size_t k = 0; k < gpu.size(); ++k) {
+    SCOPED_TRACE(k == 0 ? "table kernel" : "decode kernel");
+    ExpectClose(gpu[k], expected, 2e-4f);
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(

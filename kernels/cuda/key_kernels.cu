@@ -276,6 +276,90 @@ __global__ void __launch_bounds__(kScoreThreads)
   }
 }
 
+// One thread per compressed token and KV head, `kScoreHeadChunk` query
+// heads at a time; the chunk's rotated query pairs sit in shared memory.
+__global__ void __launch_bounds__(kScoreThreads) KeyScoresByDecodingKernel(
+    DeviceKeyCodebooks cb, DeviceKeyPages pages, const float2* planes,
+    const float* rotated, int group, const float2* rope, int64_t rope_capacity,
+    int64_t num_tokens, float scale, float* scores, int64_t score_stride) {
+  __shared__ float2 query[kScoreHeadChunk * kMaxKeyHeadDim / 2];
+  const int kv_head = blockIdx.y;
+  const int head_begin = blockIdx.z * kScoreHeadChunk;
+  const int heads = min(kScoreHeadChunk, group - head_begin);
+  const int head_dim = cb.head_dim;
+  const int pairs = head_dim / 2;
+  // query[i * pairs + j] = (q1, q2) of pair j of head head_begin + i.
+  for (int k = threadIdx.x; k < heads * pairs; k += blockDim.x) {
+    const int i = k / pairs;
+    const int j = k % pairs;
+    const float* q =
+        rotated +
+        (static_cast<int64_t>(kv_head) * group + head_begin + i) * head_dim;
+    query[k] = make_float2(q[PairFirst(cb.interleaved, head_dim, j)],
+                           q[PairSecond(cb.interleaved, head_dim, j)]);
+  }
+  __syncthreads();
+  const int64_t t = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x;
+  if (t >= num_tokens) return;  // after the only barrier
+  const int values = 1 << cb.half_bits;
+  const int stages = cb.stages;
+  const int64_t page = pages.page_table[t / pages.page_tokens];
+  const int row = static_cast<int>(t % pages.page_tokens);
+  const uint16_t* token_codes =
+      pages.codes +
+      ((page * pages.page_tokens + row) * cb.num_kv_heads + kv_head) * stages;
+  // Offsets (in float2, within one pair's [stages, 2, values] block) of the
+  // a- and b-planes of every stage.
+  int a_offset[kMaxKeyStages];
+  int b_offset[kMaxKeyStages];
+#pragma unroll
+  for (int s = 0; s < kMaxKeyStages; ++s) {
+    if (s < stages) {
+      const int code = token_codes[s];
+      a_offset[s] = (2 * s) * values + (code >> cb.half_bits);
+      b_offset[s] = (2 * s + 1) * values + (code & (values - 1));
+    }
+  }
+  float acc[kScoreHeadChunk];
+#pragma unroll
+  for (int i = 0; i < kScoreHeadChunk; ++i) acc[i] = 0.0f;
+  const int64_t pair_block = static_cast<int64_t>(stages) * 2 * values;
+  for (int j = 0; j < pairs; ++j) {
+    const float2* pair_planes =
+        planes + (static_cast<int64_t>(kv_head) * pairs + j) * pair_block;
+    float kx = 0.0f;
+    float ky = 0.0f;
+#pragma unroll
+    for (int s = 0; s < kMaxKeyStages; ++s) {
+      if (s < stages) {
+        const float2 pa = __ldg(pair_planes + a_offset[s]);
+        const float2 pb = __ldg(pair_planes + b_offset[s]);
+        kx += pa.x + pb.x;
+        ky += pa.y + pb.y;
+      }
+    }
+    const float2 cs = rope[j * rope_capacity + t];
+    const float rx = kx * cs.x - ky * cs.y;
+    const float ry = kx * cs.y + ky * cs.x;
+#pragma unroll
+    for (int i = 0; i < kScoreHeadChunk; ++i) {
+      if (i < heads) {
+        const float2 q = query[i * pairs + j];
+        acc[i] += q.x * rx + q.y * ry;
+      }
+    }
+  }
+  const float factor = pages.norms[page * pages.page_tokens + row] * scale;
+#pragma unroll
+  for (int i = 0; i < kScoreHeadChunk; ++i) {
+    if (i < heads) {
+      scores[(static_cast<int64_t>(kv_head) * group + head_begin + i) *
+                 score_stride +
+             t] = acc[i] * factor;
+    }
+  }
+}
+
 }  // namespace
 
 int LaunchKeyCodebookTables(const DeviceKeyCodebooks& codebooks, double* norms,
@@ -328,6 +412,23 @@ int LaunchKeyScores(const DeviceKeyCodebooks& codebooks,
   KeyScoresKernel<<<grid, kScoreThreads, 0, AsStream(stream)>>>(
       codebooks, pages, table, group, reinterpret_cast<const float2*>(rope),
       rope_capacity, num_tokens, scale, scores, score_stride);
+  return LaunchError();
+}
+
+int LaunchKeyScoresByDecoding(const DeviceKeyCodebooks& codebooks,
+                              const DeviceKeyPages& pages, const float* planes,
+                              const float* rotated, int group,
+                              const float* rope, int64_t rope_capacity,
+                              int64_t num_tokens, float scale, float* scores,
+                              int64_t score_stride, void* stream) {
+  if (num_tokens == 0) return 0;
+  const dim3 grid(static_cast<unsigned>(CeilDiv(num_tokens, kScoreThreads)),
+                  codebooks.num_kv_heads,
+                  static_cast<unsigned>(CeilDiv(group, kScoreHeadChunk)));
+  KeyScoresByDecodingKernel<<<grid, kScoreThreads, 0, AsStream(stream)>>>(
+      codebooks, pages, reinterpret_cast<const float2*>(planes), rotated, group,
+      reinterpret_cast<const float2*>(rope), rope_capacity, num_tokens, scale,
+      scores, score_stride);
   return LaunchError();
 }
 

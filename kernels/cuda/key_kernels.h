@@ -101,6 +101,21 @@ int LaunchKeyScores(const DeviceKeyCodebooks& codebooks,
                     int64_t num_tokens, float scale, float* scores,
                     int64_t score_stride, void* stream);
 
+// The same scores by decoding each key once per KV head (cheaper than the
+// table when a KV head serves several query heads): per pair, sum the
+// centre planes of every stage's a and b, rotate by the key position, and
+// take the dot product with each rotated query head of the group.
+// planes:  [num_kv_heads, head_dim / 2, stages, 2, 2^h] float2: for half 0
+//          (x_v, y_v), the z_a term; for half 1 (-y_v, x_v), the i z_b term.
+// rotated: [num_kv_heads * group, head_dim], the query after RoPE.
+// Other arguments as LaunchKeyScores.
+int LaunchKeyScoresByDecoding(const DeviceKeyCodebooks& codebooks,
+                              const DeviceKeyPages& pages, const float* planes,
+                              const float* rotated, int group,
+                              const float* rope, int64_t rope_capacity,
+                              int64_t num_tokens, float scale, float* scores,
+                              int64_t score_stride, void* stream);
+
 }  // namespace cuda
 }  // namespace commvq
 

@@ -1,7 +1,9 @@
 // Decode attention on the GPU at long context: CommVQ-1 and CommVQ-2
-// (CudaLayerCache, attention on the codes) against the dense bf16 baseline
-// (CudaDenseAttention, cuBLAS), one LLaMA-3.1-8B layer (32 query heads,
-// 8 KV heads, head_dim 128), measured in one process and reported as ratios.
+// (CudaLayerCache, attention on the codes, with either key-score kernel:
+// per-query-head table or per-KV-head decoding) against the dense bf16
+// baseline (CudaDenseAttention, cuBLAS), one LLaMA-3.1-8B layer (32 query
+// heads, 8 KV heads, head_dim 128), measured in one process and reported as
+// ratios.
 //
 // Usage: attention_benchmark [--tokens=32768,131072] [--iters=50]
 //
@@ -19,6 +21,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/types/span.h"
 #include "commvq/backend/cuda_dense_attention.h"
@@ -97,7 +100,7 @@ absl::Status Run(const std::vector<int64_t>& token_counts, int iters) {
       const cuda::DeviceMemory out,
       cuda::DeviceMemory::Allocate(query_host.size() * sizeof(float)));
 
-  std::printf("%8s  %-10s  %10s  %10s  %12s\n", "tokens", "method", "ms/step",
+  std::printf("%8s  %-16s  %10s  %10s  %12s\n", "tokens", "method", "ms/step",
               "vs dense", "KV MiB");
   for (const int64_t tokens : token_counts) {
     std::vector<Row> rows_out;
@@ -115,7 +118,10 @@ absl::Status Run(const std::vector<int64_t>& token_counts, int iters) {
                            }));
       rows_out.push_back({"dense-bf16", ms, dense->KvBytes()});
     }
-    for (const int bits : {1, 2}) {
+    for (const auto& [bits, kernel] : {std::pair{1, CudaKeyKernel::kTable},
+                                       std::pair{1, CudaKeyKernel::kDecode},
+                                       std::pair{2, CudaKeyKernel::kTable},
+                                       std::pair{2, CudaKeyKernel::kDecode}}) {
       const int stages = bits == 1 ? 11 : 21;
       const KeyQuantizerParams keys =
           testing::RandomKeyParams(shape.num_kv_heads, shape.head_dim, stages,
@@ -126,6 +132,7 @@ absl::Status Run(const std::vector<int64_t>& token_counts, int iters) {
       options.capacity = tokens;
       options.window = kWindow;
       options.max_append = kWindow;
+      options.key_kernel = kernel;
       CVQ_ASSIGN_OR_RETURN(
           std::unique_ptr<CudaLayerCache> cache,
           CudaLayerCache::Create(shape, keys, values, options));
@@ -152,10 +159,12 @@ absl::Status Run(const std::vector<int64_t>& token_counts, int iters) {
           encoded * (codes_per_token * 2 + 4 +
                      (values.num_code_bits + 31) / 32 * 4 + 4) +
           kWindow * dim * 4 * 2;
-      rows_out.push_back({bits == 1 ? "CommVQ-1" : "CommVQ-2", ms, kv_bytes});
+      rows_out.push_back(
+          {absl::StrCat("CommVQ-", bits, " ", cache->KeyKernelName()), ms,
+           kv_bytes});
     }
     for (const Row& row : rows_out) {
-      std::printf("%8lld  %-10s  %10.4f  %9.2fx  %12.1f\n",
+      std::printf("%8lld  %-16s  %10.4f  %9.2fx  %12.1f\n",
                   static_cast<long long>(tokens), row.method.c_str(), row.ms,
                   rows_out[0].ms / row.ms, row.kv_bytes / 1048576.0);
     }
