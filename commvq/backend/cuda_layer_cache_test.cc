@@ -18,11 +18,16 @@
 #include "kernels/reference/attention_dense_reference.h"
 #include "kernels/reference/attention_key_reference.h"
 #include "kernels/reference/attention_value_reference.h"
+#include "testing/gpu/cache_test_util.h"
 #include "testing/gpu/cuda_test_util.h"
 
 namespace commvq {
 namespace {
 
+using ::commvq::testing::CpuAttendLast;
+using ::commvq::testing::ExpectClose;
+using ::commvq::testing::GpuAppend;
+using ::commvq::testing::GpuAttend;
 using ::commvq::testing::IsOk;
 using ::commvq::testing::RandomKeyParams;
 using ::commvq::testing::RandomValueParams;
@@ -61,47 +66,6 @@ std::vector<float> Uniform(int64_t n, float low, float high, uint64_t seed) {
   std::vector<float> x(n);
   for (float& v : x) v = static_cast<float>(low + (high - low) * rng.Uniform());
   return x;
-}
-
-// Device copies and the GPU output of one Attend.
-std::vector<float> GpuAttend(CudaLayerCache& cache,
-                             const std::vector<float>& query) {
-  absl::StatusOr<cuda::DeviceMemory> q =
-      cuda::Upload(absl::MakeConstSpan(query));
-  absl::StatusOr<cuda::DeviceMemory> out =
-      cuda::DeviceMemory::Allocate(query.size() * sizeof(float));
-  EXPECT_THAT(q.status(), IsOk());
-  EXPECT_THAT(out.status(), IsOk());
-  if (!q.ok() || !out.ok()) return {};
-  EXPECT_THAT(cache.Attend(q->as<float>(), out->as<float>(), nullptr), IsOk());
-  EXPECT_THAT(cuda::SynchronizeStream(nullptr), IsOk());
-  absl::StatusOr<std::vector<float>> host =
-      cuda::Download<float>(out->data(), query.size());
-  EXPECT_THAT(host.status(), IsOk());
-  return host.ok() ? *host : std::vector<float>();
-}
-
-absl::Status GpuAppend(CudaLayerCache& cache, const std::vector<float>& keys,
-                       const std::vector<float>& values, int64_t begin,
-                       int64_t count, int64_t dim) {
-  const auto k =
-      cuda::Upload(absl::MakeConstSpan(keys).subspan(begin * dim, count * dim));
-  const auto v = cuda::Upload(
-      absl::MakeConstSpan(values).subspan(begin * dim, count * dim));
-  if (!k.ok()) return k.status();
-  if (!v.ok()) return v.status();
-  return cache.Append(k->as<float>(), v->as<float>(), count, nullptr);
-}
-
-// max |a - b| <= tolerance * max(1, max |b|).
-void ExpectClose(const std::vector<float>& a, const std::vector<float>& b,
-                 float tolerance) {
-  ASSERT_EQ(a.size(), b.size());
-  float scale = 1.0f;
-  for (float x : b) scale = std::max(scale, std::fabs(x));
-  for (size_t i = 0; i < a.size(); ++i) {
-    ASSERT_NEAR(a[i], b[i], tolerance * scale) << "element " << i;
-  }
 }
 
 struct OracleCase {
@@ -314,16 +278,7 @@ TEST(CudaLayerCacheEndToEndTest, DecodeStepsMatchTheCpuCompressedCache) {
         << "step " << step;
     const std::vector<float> query =
         Normal(int64_t{shape.num_heads} * shape.head_dim, 1.0f, 100 + step);
-    std::vector<float> expected(query.size());
-    const int64_t position = length - 1;
-    ASSERT_THAT(
-        (*cpu)->Attend(0,
-                       TensorView(query.data(), DType::kF32,
-                                  {1, shape.num_heads, shape.head_dim}),
-                       absl::MakeConstSpan(&position, 1),
-                       MutableTensorView(expected.data(), DType::kF32,
-                                         {1, shape.num_heads, shape.head_dim})),
-        IsOk());
+    const std::vector<float> expected = CpuAttendLast(**cpu, query);
     SCOPED_TRACE(::testing::Message()
                  << "step " << step << ", length " << length);
     ExpectClose(GpuAttend(**gpu, query), expected, 1e-2f);

@@ -199,6 +199,51 @@ __global__ void QueryPrepareKernel(const float* queries, int num_heads,
   row[1] = r2;
 }
 
+// Both score kernels: where token t's codes are, their a- and b-offsets into
+// a per-pair block of float2 entries (stage s at s * stage_stride, the b
+// entries b_shift further), and the store of a chunk of scores.
+__device__ __forceinline__ int64_t PoolSlot(const DeviceKeyPages& pages,
+                                            int64_t t) {
+  return static_cast<int64_t>(pages.page_table[t / pages.page_tokens]) *
+             pages.page_tokens +
+         t % pages.page_tokens;
+}
+
+__device__ __forceinline__ void CodeOffsets(const DeviceKeyCodebooks& cb,
+                                            const DeviceKeyPages& pages,
+                                            int64_t slot, int kv_head,
+                                            int stage_stride, int b_shift,
+                                            int* a_offset, int* b_offset) {
+  const uint16_t* codes =
+      pages.codes + (slot * cb.num_kv_heads + kv_head) * cb.stages;
+  const int mask = (1 << cb.half_bits) - 1;
+#pragma unroll
+  for (int s = 0; s < kMaxKeyStages; ++s) {
+    if (s < cb.stages) {
+      const int code = codes[s];
+      a_offset[s] = s * stage_stride + (code >> cb.half_bits);
+      b_offset[s] = s * stage_stride + b_shift + (code & mask);
+    }
+  }
+}
+
+// scores[(kv_head * group + head_begin + i) * score_stride + t] =
+// acc[i] * factor for i < heads.
+__device__ __forceinline__ void StoreScores(const float* acc, int heads,
+                                            float factor, int kv_head,
+                                            int group, int head_begin,
+                                            int64_t t, float* scores,
+                                            int64_t score_stride) {
+#pragma unroll
+  for (int i = 0; i < kScoreHeadChunk; ++i) {
+    if (i < heads) {
+      scores[(static_cast<int64_t>(kv_head) * group + head_begin + i) *
+                 score_stride +
+             t] = acc[i] * factor;
+    }
+  }
+}
+
 // One thread per compressed token, `kScoreHeadChunk` query heads of one KV
 // head at a time. Per pair, the table entries of the token's codes are
 // gathered from global memory (a slice of a few tens of KB shared by the
@@ -216,23 +261,12 @@ __global__ void __launch_bounds__(kScoreThreads)
   const int pairs = cb.head_dim / 2;
   const int values = 1 << cb.half_bits;
   const int stages = cb.stages;
-  const int64_t page = pages.page_table[t / pages.page_tokens];
-  const int row = static_cast<int>(t % pages.page_tokens);
-  const uint16_t* token_codes =
-      pages.codes +
-      ((page * pages.page_tokens + row) * cb.num_kv_heads + kv_head) * stages;
-  // Offsets (in floats, within one head's [stages, values, 2] block) of the
-  // a- and b-entries of every stage.
+  const int64_t slot = PoolSlot(pages, t);
+  // Offsets (in float2, within one head's [stages, values] block) of the a-
+  // and b-entries of every stage.
   int a_offset[kMaxKeyStages];
   int b_offset[kMaxKeyStages];
-#pragma unroll
-  for (int s = 0; s < kMaxKeyStages; ++s) {
-    if (s < stages) {
-      const int code = token_codes[s];
-      a_offset[s] = (s * values + (code >> cb.half_bits)) * 2;
-      b_offset[s] = (s * values + (code & (values - 1))) * 2;
-    }
-  }
+  CodeOffsets(cb, pages, slot, kv_head, values, 0, a_offset, b_offset);
   float acc[kScoreHeadChunk];
 #pragma unroll
   for (int i = 0; i < kScoreHeadChunk; ++i) acc[i] = 0.0f;
@@ -246,17 +280,16 @@ __global__ void __launch_bounds__(kScoreThreads)
 #pragma unroll
     for (int i = 0; i < kScoreHeadChunk; ++i) {
       if (i < heads) {
-        const float* entries = pair_table + i * head_block;
+        const float2* entries =
+            reinterpret_cast<const float2*>(pair_table + i * head_block);
         float re = 0.0f;
         float im = 0.0f;
 #pragma unroll
         for (int s = 0; s < kMaxKeyStages; ++s) {
           if (s < stages) {
             // P[a] + i * P[b].
-            const float2 pa =
-                __ldg(reinterpret_cast<const float2*>(entries + a_offset[s]));
-            const float2 pb =
-                __ldg(reinterpret_cast<const float2*>(entries + b_offset[s]));
+            const float2 pa = __ldg(entries + a_offset[s]);
+            const float2 pb = __ldg(entries + b_offset[s]);
             re += pa.x - pb.y;
             im += pa.y + pb.x;
           }
@@ -265,15 +298,8 @@ __global__ void __launch_bounds__(kScoreThreads)
       }
     }
   }
-  const float factor = pages.norms[page * pages.page_tokens + row] * scale;
-#pragma unroll
-  for (int i = 0; i < kScoreHeadChunk; ++i) {
-    if (i < heads) {
-      scores[(static_cast<int64_t>(kv_head) * group + head_begin + i) *
-                 score_stride +
-             t] = acc[i] * factor;
-    }
-  }
+  StoreScores(acc, heads, pages.norms[slot] * scale, kv_head, group, head_begin,
+              t, scores, score_stride);
 }
 
 // One thread per compressed token and KV head, `kScoreHeadChunk` query
@@ -303,23 +329,12 @@ __global__ void __launch_bounds__(kScoreThreads) KeyScoresByDecodingKernel(
   if (t >= num_tokens) return;  // after the only barrier
   const int values = 1 << cb.half_bits;
   const int stages = cb.stages;
-  const int64_t page = pages.page_table[t / pages.page_tokens];
-  const int row = static_cast<int>(t % pages.page_tokens);
-  const uint16_t* token_codes =
-      pages.codes +
-      ((page * pages.page_tokens + row) * cb.num_kv_heads + kv_head) * stages;
+  const int64_t slot = PoolSlot(pages, t);
   // Offsets (in float2, within one pair's [stages, 2, values] block) of the
   // a- and b-planes of every stage.
   int a_offset[kMaxKeyStages];
   int b_offset[kMaxKeyStages];
-#pragma unroll
-  for (int s = 0; s < kMaxKeyStages; ++s) {
-    if (s < stages) {
-      const int code = token_codes[s];
-      a_offset[s] = (2 * s) * values + (code >> cb.half_bits);
-      b_offset[s] = (2 * s + 1) * values + (code & (values - 1));
-    }
-  }
+  CodeOffsets(cb, pages, slot, kv_head, 2 * values, values, a_offset, b_offset);
   float acc[kScoreHeadChunk];
 #pragma unroll
   for (int i = 0; i < kScoreHeadChunk; ++i) acc[i] = 0.0f;
@@ -349,15 +364,8 @@ __global__ void __launch_bounds__(kScoreThreads) KeyScoresByDecodingKernel(
       }
     }
   }
-  const float factor = pages.norms[page * pages.page_tokens + row] * scale;
-#pragma unroll
-  for (int i = 0; i < kScoreHeadChunk; ++i) {
-    if (i < heads) {
-      scores[(static_cast<int64_t>(kv_head) * group + head_begin + i) *
-                 score_stride +
-             t] = acc[i] * factor;
-    }
-  }
+  StoreScores(acc, heads, pages.norms[slot] * scale, kv_head, group, head_begin,
+              t, scores, score_stride);
 }
 
 }  // namespace

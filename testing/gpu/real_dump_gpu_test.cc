@@ -30,6 +30,7 @@
 #include "gtest/gtest.h"
 #include "kernels/cuda/device_memory.h"
 #include "kernels/cuda/key_encoder.h"
+#include "testing/gpu/cache_test_util.h"
 #include "testing/gpu/cuda_test_util.h"
 
 namespace commvq {
@@ -225,16 +226,7 @@ TEST_F(RealDumpGpuTest, DecodeAttentionEqualsTheCpuCompressedCache) {
   const int64_t query_floats = int64_t{shape.num_heads} * shape.head_dim;
   const std::vector<float> query(slice_->queries.end() - query_floats,
                                  slice_->queries.end());
-  std::vector<float> expected(query_floats);
-  const int64_t position = kTokens - 1;
-  ASSERT_THAT(
-      (*cpu)->Attend(0,
-                     TensorView(query.data(), DType::kF32,
-                                {1, shape.num_heads, shape.head_dim}),
-                     absl::MakeConstSpan(&position, 1),
-                     MutableTensorView(expected.data(), DType::kF32,
-                                       {1, shape.num_heads, shape.head_dim})),
-      IsOk());
+  const std::vector<float> expected = testing::CpuAttendLast(**cpu, query);
 
   // The same codes for the GPU.
   const KeyQuantizerParams key_params = KeyParamsOf(*key_q);
@@ -285,31 +277,10 @@ TEST_F(RealDumpGpuTest, DecodeAttentionEqualsTheCpuCompressedCache) {
       (*gpu)->AppendEncoded(unpacked.data(), key_norms.data(),
                             value_codes.data(), factors.data(), encoded),
       IsOk());
-  absl::StatusOr<cuda::DeviceMemory> k = cuda::Upload(
-      absl::MakeConstSpan(slice_->keys).subspan(encoded * dim, kWindow * dim));
-  absl::StatusOr<cuda::DeviceMemory> v =
-      cuda::Upload(absl::MakeConstSpan(slice_->values)
-                       .subspan(encoded * dim, kWindow * dim));
-  absl::StatusOr<cuda::DeviceMemory> q =
-      cuda::Upload(absl::MakeConstSpan(query));
-  absl::StatusOr<cuda::DeviceMemory> out =
-      cuda::DeviceMemory::Allocate(query_floats * 4);
-  ASSERT_THAT(k.status(), IsOk());
-  ASSERT_THAT(v.status(), IsOk());
-  ASSERT_THAT(q.status(), IsOk());
-  ASSERT_THAT(out.status(), IsOk());
-  ASSERT_THAT((*gpu)->Append(k->as<float>(), v->as<float>(), kWindow, nullptr),
+  ASSERT_THAT(testing::GpuAppend(**gpu, slice_->keys, slice_->values, encoded,
+                                 kWindow, dim),
               IsOk());
-  ASSERT_THAT((*gpu)->Attend(q->as<float>(), out->as<float>(), nullptr),
-              IsOk());
-  absl::StatusOr<std::vector<float>> got =
-      cuda::Download<float>(out->data(), query_floats);
-  ASSERT_THAT(got.status(), IsOk());
-  float scale = 1.0f;
-  for (float x : expected) scale = std::max(scale, std::fabs(x));
-  for (int64_t i = 0; i < query_floats; ++i) {
-    ASSERT_NEAR((*got)[i], expected[i], 1e-3f * scale) << "element " << i;
-  }
+  testing::ExpectClose(testing::GpuAttend(**gpu, query), expected, 1e-3f);
 }
 
 }  // namespace
