@@ -22,6 +22,8 @@ struct StructuredKeyEncoder::Scratch {
   explicit Scratch(int64_t pairs, int padded)
       : r1(pairs), r2(pairs), fa(padded), gb(padded), row_best(padded) {}
   std::vector<float> r1, r2, fa, gb, row_best;
+  // Codes the filter could not rule out.
+  std::vector<int> candidates;
 };
 
 StructuredKeyEncoder::StructuredKeyEncoder(absl::Span<const KeyCodebook> stages)
@@ -119,29 +121,39 @@ uint16_t StructuredKeyEncoder::Nearest(int stage, const float* residual,
   const double magnitude = 2.0 * half_max + t.max_cross;
   const double bound = 2.0 * (2 * pairs + 16) * kF32Roundoff * 2.0 * magnitude;
   const double limit = best + 2.0 * bound;
-  // Exact rescoring of the candidates in code order with a strict
-  // comparison: ties keep the lowest code, as the double scan over all
-  // codes did.
-  int best_code = -1;
-  double best_score = 0.0;
+  // Candidates: every code whose f32 score is within `limit`, in code
+  // order. The double minimum and all codes tied with it are among them, so
+  // a single candidate is the answer without rescoring.
+  std::vector<int>& candidates = scratch->candidates;
+  candidates.clear();
   for (int a = 0; a < values; ++a) {
     if (scratch->row_best[a] > limit) continue;
     const float* row = t.cross_f.data() + a * padded_;
-    double fa = 0.0;
-    bool have_fa = false;
     for (int b = 0; b < values; ++b) {
-      if (scratch->fa[a] + (scratch->gb[b] + row[b]) > limit) continue;
-      if (!have_fa) {
-        fa = HalfTerm(stage, *scratch, a, /*second_half=*/false);
-        have_fa = true;
+      if (scratch->fa[a] + (scratch->gb[b] + row[b]) <= limit) {
+        candidates.push_back(a * values + b);
       }
-      const double score = fa +
-                           HalfTerm(stage, *scratch, b, /*second_half=*/true) +
-                           t.cross[a * values + b];
-      if (best_code < 0 || score < best_score) {
-        best_score = score;
-        best_code = a * values + b;
-      }
+    }
+  }
+  if (candidates.size() == 1) return static_cast<uint16_t>(candidates[0]);
+  // Exact rescoring in code order with a strict comparison: ties keep the
+  // lowest code, as the double scan over all codes did.
+  int best_code = -1;
+  double best_score = 0.0;
+  int fa_of = -1;
+  double fa = 0.0;
+  for (const int code : candidates) {
+    const int a = code / values;
+    const int b = code % values;
+    if (a != fa_of) {
+      fa = HalfTerm(stage, *scratch, a, /*second_half=*/false);
+      fa_of = a;
+    }
+    const double score =
+        fa + HalfTerm(stage, *scratch, b, /*second_half=*/true) + t.cross[code];
+    if (best_code < 0 || score < best_score) {
+      best_score = score;
+      best_code = code;
     }
   }
   return static_cast<uint16_t>(best_code);

@@ -27,7 +27,7 @@
 // operations on the same numbers), and both keep the lowest code
 // a * 2^h + b by taking candidates in code order with a strict comparison.
 //
-// Speed: the scan runs in f32, vectorized (AVX2 when the CPU has it), as a
+// Speed: the scan runs in f32, vectorized (key_score_filter.h), as a
 // filter. With u = 2^-24, each f32 score is within
 //   B = (head_dim + 16) u (2 (max A + 2 ||r|| sqrt(max A)) + max |X|)
 // of the exact one (f and g are length-head_dim dot products bounded by
@@ -35,8 +35,8 @@
 // code uses 4B. Every code whose f32 score is within 2 * 4B of the smallest
 // is rescored in double exactly as a full double scan would score it, so
 // the double minimum and all codes tied with it are always among them and
-// the result is that of the full double scan. Typically one or two codes
-// are rescored.
+// the result is that of the full double scan; when a single code passes
+// (the common case) it is that result without any rescoring.
 #ifndef COMMVQ_QUANTIZER_COMMVQ_KEY_STRUCTURED_ENCODE_H_
 #define COMMVQ_QUANTIZER_COMMVQ_KEY_STRUCTURED_ENCODE_H_
 
