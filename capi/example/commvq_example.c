@@ -4,7 +4,13 @@
  * attention for the last token, and compare it with a full-precision cache
  * holding the same keys and values.
  *
- *   commvq_example CODEBOOK_FILE [NUM_TOKENS]
+ *   commvq_example CODEBOOK_FILE [NUM_TOKENS [KV_FILE]]
+ *
+ * KV_FILE holds real layer-0 data as raw little-endian f32: keys then
+ * values [NUM_TOKENS, kv_heads, head_dim] (pre-RoPE), then the last token's
+ * query [heads, head_dim]. Without it the data are generated. Values use
+ * the file's layer.<i>.value quantizers, or fp16 when it has none (a file of
+ * `commvq train-keys` holds keys only).
  *
  * Build: cc -std=c99 commvq_example.c -I<dir of commvq.h> -lcommvq -lm
  */
@@ -31,6 +37,22 @@
 static float next_value(uint64_t* state) {
   *state = *state * 6364136223846793005ull + 1442695040888963407ull;
   return (float)((*state >> 40) & 0xFFFFFF) / (float)(1 << 23) - 1.0f;
+}
+
+/* Whether the file stores a quantizer named `name`. */
+static int has_quantizer(const cvq_codebook_file* file, uint32_t count,
+                         const char* name) {
+  cvq_codebook_quantizer_info q;
+  uint32_t i;
+  for (i = 0; i < count; ++i) {
+    cvq_status* status;
+    memset(&q, 0, sizeof(q));
+    q.struct_size = sizeof(q);
+    status = cvq_codebook_file_quantizer(file, i, &q);
+    cvq_status_destroy(status);
+    if (status == NULL && strcmp(q.name, name) == 0) return 1;
+  }
+  return 0;
 }
 
 static cvq_tensor f32_tensor(float* data, const int64_t* shape) {
@@ -63,8 +85,9 @@ int main(int argc, char** argv) {
   cvq_tensor tk, tv, tq, toe, toc;
   int exit_code = 1;
 
-  if (argc < 2 || tokens < 1) {
-    fprintf(stderr, "usage: %s CODEBOOK_FILE [NUM_TOKENS >= 1]\n", argv[0]);
+  if (argc < 2 || argc > 4 || tokens < 1) {
+    fprintf(stderr, "usage: %s CODEBOOK_FILE [NUM_TOKENS >= 1 [KV_FILE]]\n",
+            argv[0]);
     return 2;
   }
   printf("libcommvq %s (ABI %u)\n", cvq_version_string(),
@@ -89,11 +112,28 @@ int main(int argc, char** argv) {
   out_exact = (float*)malloc(sizeof(float) * (size_t)q_width);
   out_compressed = (float*)malloc(sizeof(float) * (size_t)q_width);
   if (!keys || !values || !queries || !out_exact || !out_compressed) goto fail;
-  for (i = 0; i < tokens * width; ++i) {
-    keys[i] = next_value(&state);
-    values[i] = next_value(&state);
+  if (argc == 4) {
+    FILE* kv = fopen(argv[3], "rb");
+    const size_t n = (size_t)(tokens * width);
+    int ok =
+        kv != NULL && fread(keys, sizeof(float), n, kv) == n &&
+        fread(values, sizeof(float), n, kv) == n &&
+        fread(queries, sizeof(float), (size_t)q_width, kv) == (size_t)q_width;
+    if (kv != NULL) fclose(kv);
+    if (!ok) {
+      fprintf(stderr,
+              "cannot read %lld tokens of keys, values and a query "
+              "from %s\n",
+              (long long)tokens, argv[3]);
+      goto fail;
+    }
+  } else {
+    for (i = 0; i < tokens * width; ++i) {
+      keys[i] = next_value(&state);
+      values[i] = next_value(&state);
+    }
+    for (i = 0; i < q_width; ++i) queries[i] = next_value(&state);
   }
-  for (i = 0; i < q_width; ++i) queries[i] = next_value(&state);
 
   /* Two caches of the file's shape: full precision, and compressed with the
    * file's layer.<i>.key / layer.<i>.value quantizers, no f32 window. */
@@ -106,7 +146,10 @@ int main(int argc, char** argv) {
   options.pair_layout = info.pair_layout;
   options.rope_theta = info.rope_theta;
   TRY(cvq_cache_create(NULL, &options, &exact));
-  snprintf(storage, sizeof(storage), "commvq:codebooks=%s,window=0", argv[1]);
+  snprintf(storage, sizeof(storage), "commvq:codebooks=%s,window=0%s", argv[1],
+           has_quantizer(file, info.num_quantizers, "layer.0.value")
+               ? ""
+               : ",values=fp16");
   options.storage = storage;
   TRY(cvq_cache_create(NULL, &options, &compressed));
 
