@@ -13,6 +13,7 @@
 #include "absl/strings/str_join.h"
 #include "commvq/base/status_macros.h"
 #include "commvq/base/thread_pool.h"
+#include "commvq/cli/attention_bench.h"
 #include "commvq/cli/codebook_info.h"
 #include "commvq/cli/demo.h"
 #include "commvq/cli/flags.h"
@@ -204,6 +205,14 @@ const std::vector<Command>& Commands() {
        BenchKeyEmFlags(),
        "",
        &RunBenchKeyEm},
+      {"bench attention",
+       "Benchmark: decode attention over one layer of the LLaMA-3.1-8B shape "
+       "(32 query heads, 8 KV heads, head_dim 128): dense fp32/fp16 against "
+       "CommVQ 1/2 bits (both key kernels) and KIVI-2 on the compressed "
+       "cache, at several contexts and thread counts.",
+       BenchAttentionFlags(),
+       "",
+       &RunBenchAttention},
       {"train-codebooks",
        "Train registry quantizers (e.g. rvq) for the keys and values of "
        "every layer of a KV dump into a codebook file the cache loads.",
