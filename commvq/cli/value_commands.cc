@@ -47,16 +47,16 @@ absl::Status ReadMlpFlags(const ParsedFlags& flags, ValueMlpTrainOptions* mlp) {
 }
 
 std::vector<FlagDef> MlpFlags(const char* default_hidden) {
-  return {IntFlag("hidden", "mlp hidden width; 0 = min(4096, 2 Nc).",
-                  default_hidden, 0, 65536),
-          IntFlag("distill_epochs",
-                  "mlp epochs distilling the search codes first.", "2", 0,
-                  1000),
-          IntFlag("epochs", "mlp epochs of Gumbel-softmax straight-through.",
-                  "3", 0, 1000),
-          IntFlag("batch", "mlp batch size.", "64", 1, 65536),
-          StringFlag("lr", "RATE", "mlp Adam learning rate (cosine schedule).",
-                     "0.001")};
+  return {
+      IntFlag("hidden", "mlp hidden width; 0 = min(4096, 2 Nc).",
+              default_hidden, 0, 65536),
+      IntFlag("distill_epochs", "mlp epochs distilling the search codes first.",
+              "2", 0, 1000),
+      IntFlag("epochs", "mlp epochs of Gumbel-softmax straight-through.", "3",
+              0, 1000),
+      IntFlag("batch", "mlp batch size.", "64", 1, 65536),
+      StringFlag("lr", "RATE", "mlp Adam learning rate (cosine schedule).",
+                 "0.001")};
 }
 
 // Encodes and decodes `x` ([n, q.dim()]) with `pool`; returns the encode
@@ -74,13 +74,13 @@ absl::StatusOr<double> TimeEncode(const Quantizer& q,
       MutableTensorView(codes.data(), DType::kU8, {n, q.layout().code_bytes}),
       MutableTensorView(side.data(), DType::kU8, {n, q.layout().side_bytes}),
       pool));
-  const double seconds = std::chrono::duration<double>(
-                             std::chrono::steady_clock::now() - start)
-                             .count();
-  CVQ_RETURN_IF_ERROR(q.Decode(
-      TensorView(codes.data(), DType::kU8, {n, q.layout().code_bytes}),
-      TensorView(side.data(), DType::kU8, {n, q.layout().side_bytes}),
-      MutableTensorView(out.data(), DType::kF32, {n, q.dim()}), pool));
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start)
+          .count();
+  CVQ_RETURN_IF_ERROR(
+      q.Decode(TensorView(codes.data(), DType::kU8, {n, q.layout().code_bytes}),
+               TensorView(side.data(), DType::kU8, {n, q.layout().side_bytes}),
+               MutableTensorView(out.data(), DType::kF32, {n, q.dim()}), pool));
   double error = 0.0, energy = 0.0;
   for (size_t i = 0; i < x.size(); ++i) {
     error += (double{x[i]} - out[i]) * (double{x[i]} - out[i]);
@@ -101,7 +101,7 @@ std::vector<FlagDef> TrainValuesFlags() {
                  "(the light network on top).",
                  "search"),
       IntFlag("iters", "Rounds of least squares and search.", "6", 1, 1000),
-      IntFlag("sweeps", "Search sweeps over the groups.", "4", 1, 64),
+      IntFlag("sweeps", "Search sweeps over the groups.", "16", 1, 64),
       IntFlag("restarts", "Extra random starts of the search.", "0", 0, 16),
       IntFlag("samples", "Tokens per layer, evenly spaced; 0 = all.", "0", 0,
               std::numeric_limits<int64_t>::max()),
@@ -143,8 +143,8 @@ absl::Status RunTrainValues(const ParsedFlags& flags, absl::string_view,
   const std::string out = UserPath(GetStringOr(flags, "out", ""));
   ProgressBar bar("train-values", 1.0, io.err, io.err_is_terminal);
   options.progress = [&bar](double done) { bar.Update(done); };
-  const absl::Status status = TrainValuesFromDump(
-      UserPath(GetStringOr(flags, "kv", "")), options, out);
+  const absl::Status status =
+      TrainValuesFromDump(UserPath(GetStringOr(flags, "kv", "")), options, out);
   bar.Finish();
   CVQ_RETURN_IF_ERROR(status);
   io.out << "wrote value codebooks to " << out << "\n";
@@ -196,10 +196,9 @@ absl::Status RunBenchValueEncode(const ParsedFlags& flags, absl::string_view,
     const char* encoders[2] = {"mlp", "search"};
     for (int e = 0; e < 2; ++e) {
       train.encoder = encoders[e];
-      CVQ_ASSIGN_OR_RETURN(
-          const std::unique_ptr<Quantizer> q,
-          TrainCommvqValueLayer(kv.values.data(), train_tokens, dim,
-                                kBenchHeads, train));
+      CVQ_ASSIGN_OR_RETURN(const std::unique_ptr<Quantizer> q,
+                           TrainCommvqValueLayer(kv.values.data(), train_tokens,
+                                                 dim, kBenchHeads, train));
       CVQ_ASSIGN_OR_RETURN(const double seconds,
                            TimeEncode(*q, test, &pool, &mse[e]));
       rate[e] = static_cast<double>(tokens) / seconds;
@@ -211,8 +210,8 @@ absl::Status RunBenchValueEncode(const ParsedFlags& flags, absl::string_view,
         "%s\"mlp_tokens_per_s%s\": %.1f, \"search_tokens_per_s%s\": %.1f, "
         "\"mlp_rel_mse%s\": %.6g, \"search_rel_mse%s\": %.6g, "
         "\"mlp_speedup_vs_search%s\": %.3f",
-        bits == 1 ? "" : ", ", suffix, rate[0], suffix, rate[1], suffix,
-        mse[0], suffix, mse[1], suffix, rate[0] / rate[1]);
+        bits == 1 ? "" : ", ", suffix, rate[0], suffix, rate[1], suffix, mse[0],
+        suffix, mse[1], suffix, rate[0] / rate[1]);
     absl::StrAppendFormat(
         &text,
         "%d bit: mlp %.0f tokens/s (relative MSE %.4f), search %.0f tokens/s "

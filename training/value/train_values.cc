@@ -85,11 +85,12 @@ absl::StatusOr<std::vector<float>> ReadHalfRows(
 
 std::string TrainedValueSpec(int64_t num_kv_heads,
                              const TrainValuesOptions& options) {
-  return absl::StrCat(CommvqValueSpec(num_kv_heads, options.bits,
-                                      options.encoder),
-                      ",sweeps=", options.search.sweeps, ",restarts=",
-                      options.search.restarts, ",iterations=",
-                      options.iterations);
+  return absl::StrCat(
+      CommvqValueSpec(num_kv_heads, options.bits, options.encoder),
+      ",sweeps=", options.search.sweeps,
+      ",relaxed_start=", options.search.relaxed_start ? "true" : "false",
+      ",restarts=", options.search.restarts,
+      ",iterations=", options.iterations);
 }
 
 absl::StatusOr<std::unique_ptr<Quantizer>> TrainCommvqValueLayer(
@@ -97,9 +98,9 @@ absl::StatusOr<std::unique_ptr<Quantizer>> TrainCommvqValueLayer(
     const TrainValuesOptions& options) {
   CVQ_RETURN_IF_ERROR(ValidateOptions(options));
   if (num_kv_heads < 1 || dim < 1 || dim % num_kv_heads != 0) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("train values: dim ", dim, " is not a multiple of ",
-                     num_kv_heads, " KV heads"));
+    return absl::InvalidArgumentError(absl::StrCat("train values: dim ", dim,
+                                                   " is not a multiple of ",
+                                                   num_kv_heads, " KV heads"));
   }
   CVQ_RETURN_IF_ERROR(
       CheckFinite(values, std::max<int64_t>(n, 0), dim, "values"));
@@ -159,8 +160,8 @@ absl::StatusOr<std::unique_ptr<Quantizer>> TrainCommvqValueLayer(
                          FitValueCodebook(codes.data(), units.data(), rows, nc,
                                           dim, options.ridge, options.pool));
   }
-  return MakeCommvqValueQuantizer(TrainedValueSpec(num_kv_heads, options),
-                                  dim, std::move(params));
+  return MakeCommvqValueQuantizer(TrainedValueSpec(num_kv_heads, options), dim,
+                                  std::move(params));
 }
 
 absl::Status TrainValuesFromDump(const std::string& dump_path,
@@ -245,16 +246,17 @@ absl::Status TrainValuesFromDump(const std::string& dump_path,
     absl::StatusOr<std::unique_ptr<Quantizer>> q =
         TrainCommvqValueLayer(values.data(), n, dim, num_kv_heads, train);
     if (!q.ok()) {
-      return absl::Status(q.status().code(),
-                          absl::StrCat("layer ", layers[l], ": ",
-                                       q.status().message()));
+      return absl::Status(
+          q.status().code(),
+          absl::StrCat("layer ", layers[l], ": ", q.status().message()));
     }
     trained.push_back(*std::move(q));
   }
 
   CodebookFileContents contents;
   std::vector<std::string> new_names;
-  for (int layer : layers) new_names.push_back(absl::StrCat("layer.", layer, ".value"));
+  for (int layer : layers)
+    new_names.push_back(absl::StrCat("layer.", layer, ".value"));
   std::vector<std::unique_ptr<Quantizer>> kept;
   if (existing) {
     contents.model = existing->model();

@@ -28,11 +28,11 @@ namespace commvq {
 class ThreadPool;
 
 struct TrainValuesOptions {
-  int bits = 1;                     // 1 or 2: Nc = bits * dim
-  std::string encoder = "search";   // "search" or "mlp"
-  int iterations = 6;               // least-squares / search rounds
-  double ridge = 1e-3;              // of the least squares
-  ValueSearchOptions search;        // the quantizer's search encoder
+  int bits = 1;                    // 1 or 2: Nc = bits * dim
+  std::string encoder = "search";  // "search" or "mlp"
+  int iterations = 6;              // least-squares / search rounds
+  double ridge = 1e-3;             // of the least squares
+  ValueSearchOptions search;       // the quantizer's search encoder
   // encoder=mlp only; its seed and pool are set from the fields below.
   ValueMlpTrainOptions mlp;
   uint64_t seed = 0;

@@ -69,11 +69,16 @@ std::string WriteDump() {
                                   {kTokens, kHeads, kHeadDim})});
   }
   const std::map<std::string, std::string> metadata = {
-      {"format", "commvq-kv-dump-1"}, {"model", "test"},
-      {"num_layers", "2"},            {"num_heads", "6"},
-      {"num_kv_heads", "3"},          {"head_dim", "8"},
-      {"rope_theta", "10000"},        {"pair_layout", "half"},
-      {"tokens", "160"},              {"text_crc32c", "abc"}};
+      {"format", "commvq-kv-dump-1"},
+      {"model", "test"},
+      {"num_layers", "2"},
+      {"num_heads", "6"},
+      {"num_kv_heads", "3"},
+      {"head_dim", "8"},
+      {"rope_theta", "10000"},
+      {"pair_layout", "half"},
+      {"tokens", "160"},
+      {"text_crc32c", "abc"}};
   EXPECT_THAT(WriteSafetensors(path, tensors, metadata), IsOk());
   return path;
 }
@@ -83,19 +88,17 @@ double RelativeError(const Quantizer& q, const std::vector<float>& x) {
   std::vector<uint8_t> codes(n * q.layout().code_bytes);
   std::vector<uint8_t> side(n * q.layout().side_bytes);
   std::vector<float> out(x.size());
-  EXPECT_THAT(
-      q.Encode(TensorView(x.data(), DType::kF32, {n, q.dim()}),
-               MutableTensorView(codes.data(), DType::kU8,
-                                 {n, q.layout().code_bytes}),
-               MutableTensorView(side.data(), DType::kU8,
-                                 {n, q.layout().side_bytes})),
-      IsOk());
-  EXPECT_THAT(q.Decode(TensorView(codes.data(), DType::kU8,
-                                  {n, q.layout().code_bytes}),
-                       TensorView(side.data(), DType::kU8,
-                                  {n, q.layout().side_bytes}),
-                       MutableTensorView(out.data(), DType::kF32, {n, q.dim()})),
+  EXPECT_THAT(q.Encode(TensorView(x.data(), DType::kF32, {n, q.dim()}),
+                       MutableTensorView(codes.data(), DType::kU8,
+                                         {n, q.layout().code_bytes}),
+                       MutableTensorView(side.data(), DType::kU8,
+                                         {n, q.layout().side_bytes})),
               IsOk());
+  EXPECT_THAT(
+      q.Decode(TensorView(codes.data(), DType::kU8, {n, q.layout().code_bytes}),
+               TensorView(side.data(), DType::kU8, {n, q.layout().side_bytes}),
+               MutableTensorView(out.data(), DType::kF32, {n, q.dim()})),
+      IsOk());
   double error = 0.0, energy = 0.0;
   for (size_t i = 0; i < x.size(); ++i) {
     error += (double{x[i]} - out[i]) * (double{x[i]} - out[i]);

@@ -92,8 +92,7 @@ void ValueMlpBackward(const ValueEncoderWeights& w, int64_t dim,
 double GumbelReconstructionLoss(const float* logits, const float* noise,
                                 double tau, bool hard, const float* codebook,
                                 int64_t num_code_bits, int64_t dim,
-                                const float* x, double weight,
-                                float* dlogits) {
+                                const float* x, double weight, float* dlogits) {
   const int64_t groups = num_code_bits / 2;
   std::vector<double> soft(4 * groups);
   std::vector<double> y(4 * groups);
@@ -133,7 +132,8 @@ double GumbelReconstructionLoss(const float* logits, const float* noise,
     double dy[4];
     double mean = 0.0;
     for (int k = 0; k < 4; ++k) {
-      dy[k] = kValueCategoryBits[k][0] * ds[0] + kValueCategoryBits[k][1] * ds[1];
+      dy[k] =
+          kValueCategoryBits[k][0] * ds[0] + kValueCategoryBits[k][1] * ds[1];
       mean += soft[4 * g + k] * dy[k];
     }
     for (int k = 0; k < 4; ++k) {

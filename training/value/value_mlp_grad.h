@@ -47,8 +47,7 @@ void ValueMlpBackward(const ValueEncoderWeights& w, int64_t dim,
 double GumbelReconstructionLoss(const float* logits, const float* noise,
                                 double tau, bool hard, const float* codebook,
                                 int64_t num_code_bits, int64_t dim,
-                                const float* x, double weight,
-                                float* dlogits);
+                                const float* x, double weight, float* dlogits);
 
 // weight * the cross-entropy of each group's softmax(logits) against the
 // category of `target_bits` ([Nc] 0/1), summed over groups; writes

@@ -68,8 +68,8 @@ TEST(ValueMlpGradTest, NetworkBackwardMatchesFiniteDifferences) {
   ValueMlpForward(w, kDim, kBits, x.data(), &act);
   ValueEncoderWeights grads = ZerosLike(w);
   ValueMlpBackward(w, kDim, kBits, act, c.data(), &grads);
-  const std::vector<std::pair<const char*, std::pair<std::vector<float>*,
-                                                     std::vector<float>*>>>
+  const std::vector<std::pair<
+      const char*, std::pair<std::vector<float>*, std::vector<float>*>>>
       tensors = {{"ln_gamma", {&w.ln_gamma, &grads.ln_gamma}},
                  {"ln_beta", {&w.ln_beta, &grads.ln_beta}},
                  {"w1", {&w.w1, &grads.w1}},

@@ -27,7 +27,8 @@ std::vector<std::vector<float>*> Tensors(ValueEncoderWeights& w) {
 
 // PyTorch's default Linear initialization: U(-1/sqrt(in), 1/sqrt(in)).
 void FillUniform(Rng& rng, double bound, std::vector<float>* v) {
-  for (float& x : *v) x = static_cast<float>((2.0 * rng.Uniform() - 1.0) * bound);
+  for (float& x : *v)
+    x = static_cast<float>((2.0 * rng.Uniform() - 1.0) * bound);
 }
 
 ValueEncoderWeights InitialWeights(int64_t dim, int64_t hidden, int64_t nc,
@@ -52,7 +53,8 @@ ValueEncoderWeights InitialWeights(int64_t dim, int64_t hidden, int64_t nc,
 
 class Adam {
  public:
-  explicit Adam(const ValueEncoderWeights& w) : m_(ZerosLike(w)), v_(ZerosLike(w)) {}
+  explicit Adam(const ValueEncoderWeights& w)
+      : m_(ZerosLike(w)), v_(ZerosLike(w)) {}
 
   void Step(double lr, ValueEncoderWeights& grads, ValueEncoderWeights* w) {
     ++t_;
@@ -89,7 +91,8 @@ void AddInto(ValueEncoderWeights& from, ValueEncoderWeights* to) {
 }
 
 void Zero(ValueEncoderWeights* w) {
-  for (std::vector<float>* t : Tensors(*w)) std::fill(t->begin(), t->end(), 0.0f);
+  for (std::vector<float>* t : Tensors(*w))
+    std::fill(t->begin(), t->end(), 0.0f);
 }
 
 }  // namespace
@@ -120,10 +123,12 @@ absl::StatusOr<ValueMlpTrainResult> TrainValueMlp(
   ValueEncoderWeights& w = result.weights;
 
   const int64_t steps_per_epoch = (n + options.batch - 1) / options.batch;
-  const int distill_epochs = search_bits != nullptr ? options.distill_epochs : 0;
+  const int distill_epochs =
+      search_bits != nullptr ? options.distill_epochs : 0;
   const int64_t total_steps =
       steps_per_epoch * (distill_epochs + options.epochs);
-  const int64_t max_shards = (options.batch + kValueMlpShard - 1) / kValueMlpShard;
+  const int64_t max_shards =
+      (options.batch + kValueMlpShard - 1) / kValueMlpShard;
   std::vector<ValueEncoderWeights> shard_grads(max_shards, ZerosLike(w));
   std::vector<double> shard_loss(max_shards);
   ValueEncoderWeights grads = ZerosLike(w);
@@ -139,8 +144,8 @@ absl::StatusOr<ValueMlpTrainResult> TrainValueMlp(
     const int64_t phase_steps = steps_per_epoch * epochs;
     for (int epoch = 0; epoch < epochs; ++epoch) {
       std::iota(order.begin(), order.end(), 0);
-      Rng shuffle = root.Fork(kShuffleStream).Fork(
-          static_cast<uint64_t>(phase * 1000003 + epoch));
+      Rng shuffle = root.Fork(kShuffleStream)
+                        .Fork(static_cast<uint64_t>(phase * 1000003 + epoch));
       for (int64_t i = n - 1; i > 0; --i) {
         std::swap(order[i], order[shuffle.UniformInt(i + 1)]);
       }
@@ -162,9 +167,9 @@ absl::StatusOr<ValueMlpTrainResult> TrainValueMlp(
               const float* x = units + row * dim;
               ValueMlpForward(w, dim, nc, x, &act);
               if (distill) {
-                shard_loss[sh] += DistillationLoss(
-                    act.logits.data(), search_bits + row * nc, nc, weight,
-                    dlogits.data());
+                shard_loss[sh] +=
+                    DistillationLoss(act.logits.data(), search_bits + row * nc,
+                                     nc, weight, dlogits.data());
               } else {
                 Rng rng = root.Fork(kNoiseStream)
                               .Fork(static_cast<uint64_t>(step))
@@ -192,11 +197,11 @@ absl::StatusOr<ValueMlpTrainResult> TrainValueMlp(
           AddInto(shard_grads[sh], &grads);
           epoch_loss += shard_loss[sh] * static_cast<double>(size);
         }
-        const int64_t t = step - (distill ? 0 : steps_per_epoch * distill_epochs);
-        const double lr =
-            options.learning_rate * 0.5 *
-            (1.0 + std::cos(M_PI * static_cast<double>(t) /
-                            static_cast<double>(phase_steps)));
+        const int64_t t =
+            step - (distill ? 0 : steps_per_epoch * distill_epochs);
+        const double lr = options.learning_rate * 0.5 *
+                          (1.0 + std::cos(M_PI * static_cast<double>(t) /
+                                          static_cast<double>(phase_steps)));
         adam.Step(lr, grads, &w);
         if (options.progress) {
           options.progress(static_cast<double>(step + 1) /

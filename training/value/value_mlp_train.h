@@ -48,7 +48,8 @@ struct ValueMlpTrainResult {
 // InvalidArgument for bad sizes or options.
 absl::StatusOr<ValueMlpTrainResult> TrainValueMlp(
     const float* units, int64_t n, int64_t dim, const float* codebook,
-    int64_t nc, const uint8_t* search_bits, const ValueMlpTrainOptions& options);
+    int64_t nc, const uint8_t* search_bits,
+    const ValueMlpTrainOptions& options);
 
 }  // namespace commvq
 

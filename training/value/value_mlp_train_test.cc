@@ -30,8 +30,8 @@ std::vector<float> Units(uint64_t seed) {
     const double a = rng.Normal(), b = rng.Normal(), c = rng.Normal();
     double norm2 = 0.0;
     for (int64_t d = 0; d < kDim; ++d) {
-      const double v = a * basis[d] + b * basis[kDim + d] +
-                       c * basis[2 * kDim + d] + 0.5;
+      const double v =
+          a * basis[d] + b * basis[kDim + d] + c * basis[2 * kDim + d] + 0.5;
       units[r * kDim + d] = static_cast<float>(v);
       norm2 += v * v;
     }
@@ -98,14 +98,14 @@ TEST_F(ValueMlpTrainTest, DeterministicForASeedWhateverThePool) {
 TEST_F(ValueMlpTrainTest, RejectsBadOptions) {
   ValueMlpTrainOptions options;
   options.batch = 0;
-  EXPECT_THAT(TrainValueMlp(units_.data(), kN, kDim, search_.codebook.data(),
-                            kBits, nullptr, options),
-              StatusIs(absl::StatusCode::kInvalidArgument,
-                       HasSubstr("batch 0")));
-  EXPECT_THAT(TrainValueMlp(units_.data(), kN, kDim, search_.codebook.data(),
-                            7, nullptr, ValueMlpTrainOptions()),
-              StatusIs(absl::StatusCode::kInvalidArgument,
-                       HasSubstr("7 code bits")));
+  EXPECT_THAT(
+      TrainValueMlp(units_.data(), kN, kDim, search_.codebook.data(), kBits,
+                    nullptr, options),
+      StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("batch 0")));
+  EXPECT_THAT(
+      TrainValueMlp(units_.data(), kN, kDim, search_.codebook.data(), 7,
+                    nullptr, ValueMlpTrainOptions()),
+      StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("7 code bits")));
 }
 
 }  // namespace

@@ -6,6 +6,7 @@
 #include "commvq/base/random.h"
 #include "commvq/base/status_macros.h"
 #include "commvq/base/thread_pool.h"
+#include "commvq/quantizer/commvq_value/cholesky.h"
 
 namespace commvq {
 namespace {
@@ -17,26 +18,6 @@ void ParallelRange(ThreadPool* pool, int64_t n, int64_t grain,
   } else {
     pool->ParallelFor(0, n, grain, fn);
   }
-}
-
-// In-place Cholesky a = L L^T of a definite [m, m] matrix (lower triangle
-// written). False when a pivot is not positive.
-bool Cholesky(std::vector<double>& a, int64_t m) {
-  for (int64_t j = 0; j < m; ++j) {
-    double d = a[j * m + j];
-    for (int64_t k = 0; k < j; ++k) d -= a[j * m + k] * a[j * m + k];
-    if (!(d > 0.0)) return false;
-    const double l = std::sqrt(d);
-    a[j * m + j] = l;
-    for (int64_t i = j + 1; i < m; ++i) {
-      double v = a[i * m + j];
-      const double* ri = &a[i * m];
-      const double* rj = &a[j * m];
-      for (int64_t k = 0; k < j; ++k) v -= ri[k] * rj[k];
-      a[i * m + j] = v / l;
-    }
-  }
-  return true;
 }
 
 }  // namespace
@@ -63,8 +44,8 @@ double PrescaleToUnit(const float* x, const float* scale, int64_t dim,
   }
   const double norm = std::sqrt(norm2);
   for (int64_t c = 0; c < dim; ++c) {
-    unit[c] = norm > 0.0 ? static_cast<float>(double{x[c]} / scale[c] / norm)
-                         : 0.0f;
+    unit[c] =
+        norm > 0.0 ? static_cast<float>(double{x[c]} / scale[c] / norm) : 0.0f;
   }
   return norm;
 }
@@ -103,7 +84,7 @@ absl::StatusOr<std::vector<float>> FitValueCodebook(const uint8_t* bits,
       a[i * nc + i] += ridge * static_cast<double>(n);
     }
   });
-  if (!Cholesky(a, nc)) {
+  if (!CholeskyInPlace(a, nc)) {
     return absl::InternalError(
         "value codebook fit: the normal equations are not definite");
   }
@@ -112,16 +93,8 @@ absl::StatusOr<std::vector<float>> FitValueCodebook(const uint8_t* bits,
   ParallelRange(pool, dim, 8, [&](int64_t begin, int64_t end) {
     std::vector<double> y(nc);
     for (int64_t c = begin; c < end; ++c) {
-      for (int64_t i = 0; i < nc; ++i) {
-        double v = rhs[i * dim + c];
-        for (int64_t k = 0; k < i; ++k) v -= a[i * nc + k] * y[k];
-        y[i] = v / a[i * nc + i];
-      }
-      for (int64_t i = nc - 1; i >= 0; --i) {
-        double v = y[i];
-        for (int64_t k = i + 1; k < nc; ++k) v -= a[k * nc + i] * y[k];
-        y[i] = v / a[i * nc + i];
-      }
+      for (int64_t i = 0; i < nc; ++i) y[i] = rhs[i * dim + c];
+      CholeskySolve(a, nc, y.data());
       for (int64_t i = 0; i < nc; ++i) {
         codebook[i * dim + c] = static_cast<float>(y[i]);
       }
@@ -154,9 +127,9 @@ absl::StatusOr<ValueCodebookTrainResult> TrainValueCodebookBySearch(
   if (options.iterations < 1 || options.search.sweeps < 1 ||
       options.search.restarts < 0) {
     return absl::InvalidArgumentError(absl::StrCat(
-        "value codebook training: iterations ", options.iterations,
-        ", sweeps ", options.search.sweeps, ", restarts ",
-        options.search.restarts, ": expected >= 1, >= 1 and >= 0"));
+        "value codebook training: iterations ", options.iterations, ", sweeps ",
+        options.search.sweeps, ", restarts ", options.search.restarts,
+        ": expected >= 1, >= 1 and >= 0"));
   }
   if (!options.channel_weights.empty() &&
       static_cast<int64_t>(options.channel_weights.size()) != dim) {
@@ -174,8 +147,8 @@ absl::StatusOr<ValueCodebookTrainResult> TrainValueCodebookBySearch(
   InitialValueCodes(units, n, dim, nc, options.seed, result.bits.data());
   for (int it = 0; it < options.iterations; ++it) {
     CVQ_ASSIGN_OR_RETURN(result.codebook,
-                         FitValueCodebook(result.bits.data(), units, n, nc,
-                                          dim, options.ridge, options.pool));
+                         FitValueCodebook(result.bits.data(), units, n, nc, dim,
+                                          options.ridge, options.pool));
     const ValueSearchEncoder encoder(
         result.codebook.data(), nc, dim, options.search,
         options.channel_weights.empty() ? nullptr

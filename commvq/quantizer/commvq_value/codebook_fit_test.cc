@@ -41,8 +41,7 @@ TEST(PrescaleToUnitTest, DividesByScaleThenNorm) {
   const std::vector<float> x = {6, 8};
   const std::vector<float> scale = {2, 2};
   std::vector<float> unit(2);
-  EXPECT_DOUBLE_EQ(PrescaleToUnit(x.data(), scale.data(), 2, unit.data()),
-                   5.0);
+  EXPECT_DOUBLE_EQ(PrescaleToUnit(x.data(), scale.data(), 2, unit.data()), 5.0);
   EXPECT_FLOAT_EQ(unit[0], 0.6f);
   EXPECT_FLOAT_EQ(unit[1], 0.8f);
   const std::vector<float> zero = {0, 0};
@@ -63,10 +62,9 @@ TEST(FitValueCodebookTest, RecoversAnExactCodebook) {
       }
     }
   }
-  CVQ_ASSERT_OK_AND_ASSIGN(
-      const std::vector<float> fit,
-      FitValueCodebook(bits.data(), targets.data(), kN, kBits, kDim, 1e-9,
-                       nullptr));
+  CVQ_ASSERT_OK_AND_ASSIGN(const std::vector<float> fit,
+                           FitValueCodebook(bits.data(), targets.data(), kN,
+                                            kBits, kDim, 1e-9, nullptr));
   for (int64_t k = 0; k < kBits * kDim; ++k) {
     EXPECT_NEAR(fit[k], truth[k], 1e-4) << k;
   }
@@ -78,10 +76,9 @@ TEST(FitValueCodebookTest, SolvesTheRegularizedNormalEquations) {
   const std::vector<uint8_t> bits = RandomBits(kN * kBits, 3);
   const std::vector<float> targets = Normals(kN * kDim, 1.0f, 4);
   ThreadPool pool(3);
-  CVQ_ASSERT_OK_AND_ASSIGN(
-      const std::vector<float> c,
-      FitValueCodebook(bits.data(), targets.data(), kN, kBits, kDim, kRidge,
-                       &pool));
+  CVQ_ASSERT_OK_AND_ASSIGN(const std::vector<float> c,
+                           FitValueCodebook(bits.data(), targets.data(), kN,
+                                            kBits, kDim, kRidge, &pool));
   // Gradient of the objective: S^T (S C - U) + ridge n C = 0.
   for (int64_t i = 0; i < kBits; ++i) {
     for (int64_t col = 0; col < kDim; ++col) {
@@ -97,24 +94,21 @@ TEST(FitValueCodebookTest, SolvesTheRegularizedNormalEquations) {
       EXPECT_NEAR(grad, 0.0, 1e-3) << i << ", " << col;
     }
   }
-  CVQ_ASSERT_OK_AND_ASSIGN(
-      const std::vector<float> serial,
-      FitValueCodebook(bits.data(), targets.data(), kN, kBits, kDim, kRidge,
-                       nullptr));
+  CVQ_ASSERT_OK_AND_ASSIGN(const std::vector<float> serial,
+                           FitValueCodebook(bits.data(), targets.data(), kN,
+                                            kBits, kDim, kRidge, nullptr));
   EXPECT_EQ(serial, c);
 }
 
 TEST(FitValueCodebookTest, RejectsBadArguments) {
   const std::vector<uint8_t> bits(4, 1);
   const std::vector<float> targets(4, 1.0f);
-  EXPECT_THAT(FitValueCodebook(bits.data(), targets.data(), 2, 2, 2, 0.0,
-                               nullptr),
-              StatusIs(absl::StatusCode::kInvalidArgument,
-                       HasSubstr("ridge is 0")));
-  EXPECT_THAT(FitValueCodebook(bits.data(), targets.data(), 0, 2, 2, 0.1,
-                               nullptr),
-              StatusIs(absl::StatusCode::kInvalidArgument,
-                       HasSubstr("0 rows")));
+  EXPECT_THAT(
+      FitValueCodebook(bits.data(), targets.data(), 2, 2, 2, 0.0, nullptr),
+      StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("ridge is 0")));
+  EXPECT_THAT(
+      FitValueCodebook(bits.data(), targets.data(), 0, 2, 2, 0.1, nullptr),
+      StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("0 rows")));
 }
 
 // Unit rows of a low-dimensional family, as real values are.
@@ -171,9 +165,9 @@ TEST(TrainValueCodebookBySearchTest, DeterministicForASeedWhateverThePool) {
 
 TEST(TrainValueCodebookBySearchTest, RejectsOddCodeBits) {
   const std::vector<float> units(8, 0.5f);
-  EXPECT_THAT(TrainValueCodebookBySearch(units.data(), 2, 4, 3, {}),
-              StatusIs(absl::StatusCode::kInvalidArgument,
-                       HasSubstr("3 code bits")));
+  EXPECT_THAT(
+      TrainValueCodebookBySearch(units.data(), 2, 4, 3, {}),
+      StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("3 code bits")));
 }
 
 }  // namespace

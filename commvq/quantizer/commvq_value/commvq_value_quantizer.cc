@@ -64,13 +64,12 @@ bool AllFinite(const std::vector<float>& v) {
 // `mlp` says whether encoder weights must be present.
 absl::Status CheckParams(const ValueQuantizerParams& params,
                          const ValueQuantizerParams& expected, bool mlp) {
-  const auto mismatch = [](absl::string_view what, int64_t got,
-                           int64_t want) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("commvq_value quantizer: ", what, " is ", got,
-                     ": expected ", want));
+  const auto mismatch = [](absl::string_view what, int64_t got, int64_t want) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "commvq_value quantizer: ", what, " is ", got, ": expected ", want));
   };
-  if (params.dim != expected.dim) return mismatch("dim", params.dim, expected.dim);
+  if (params.dim != expected.dim)
+    return mismatch("dim", params.dim, expected.dim);
   if (params.num_kv_heads != expected.num_kv_heads) {
     return mismatch("num_kv_heads", params.num_kv_heads, expected.num_kv_heads);
   }
@@ -96,9 +95,9 @@ absl::Status CheckParams(const ValueQuantizerParams& params,
   CVQ_RETURN_IF_ERROR(size("channel_scale", params.channel_scale, d));
   for (int64_t c = 0; c < d; ++c) {
     if (!(params.channel_scale[c] > 0.0f)) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "commvq_value quantizer: channel_scale[", c, "] is ",
-          params.channel_scale[c], ": expected > 0"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("commvq_value quantizer: channel_scale[", c, "] is ",
+                       params.channel_scale[c], ": expected > 0"));
     }
   }
   const ValueEncoderWeights& e = params.encoder;
@@ -124,8 +123,7 @@ absl::Status CheckParams(const ValueQuantizerParams& params,
 // ValueQuantizerParams, const or not).
 template <typename P>
 auto PayloadTensors(P& p) {
-  std::vector<decltype(&p.codebook)> tensors = {&p.channel_scale,
-                                                &p.codebook};
+  std::vector<decltype(&p.codebook)> tensors = {&p.channel_scale, &p.codebook};
   if (p.encoder.hidden > 0) {
     auto& e = p.encoder;
     tensors.insert(tensors.end(),
@@ -270,6 +268,7 @@ ValueSearchOptions SearchOptions(const ResolvedOptions& options) {
   ValueSearchOptions search;
   search.sweeps = static_cast<int>(options.GetInt("sweeps"));
   search.restarts = static_cast<int>(options.GetInt("restarts"));
+  search.relaxed_start = options.GetBool("relaxed_start");
   return search;
 }
 
@@ -282,23 +281,63 @@ class CommvqValueQuantizerFactory final : public QuantizerFactory {
         "(f32 factor per token, decoding linear in the bits), search or "
         "mlp encoder";
     description_.options = {
-        {"num_kv_heads", OptionType::kInt, "1",
-         "KV heads per input vector (head slices of dim)", 1, 65536, {}},
-        {"bits", OptionType::kInt, "1",
-         "code bits per element: Nc = bits * dim (rounded up to even)", 1, 2,
+        {"num_kv_heads",
+         OptionType::kInt,
+         "1",
+         "KV heads per input vector (head slices of dim)",
+         1,
+         65536,
          {}},
-        {"code_bits", OptionType::kInt, "0",
-         "Nc, even; 0 = from bits", 0, static_cast<double>(kMaxCodeBits), {}},
-        {"encoder", OptionType::kString, "search",
+        {"bits",
+         OptionType::kInt,
+         "1",
+         "code bits per element: Nc = bits * dim (rounded up to even)",
+         1,
+         2,
+         {}},
+        {"code_bits",
+         OptionType::kInt,
+         "0",
+         "Nc, even; 0 = from bits",
+         0,
+         static_cast<double>(kMaxCodeBits),
+         {}},
+        {"encoder",
+         OptionType::kString,
+         "search",
          "search: local search on ||x - sC||^2; mlp: the light network "
          "(trained by commvq train-values)",
-         0, 0, {"search", "mlp"}},
-        {"sweeps", OptionType::kInt, "4", "search sweeps over the groups", 1,
-         64, {}},
-        {"restarts", OptionType::kInt, "0",
-         "extra random starts of the search", 0, 16, {}},
-        {"iterations", OptionType::kInt, "6",
-         "training rounds of least squares and search", 1, 1000, {}},
+         0,
+         0,
+         {"search", "mlp"}},
+        {"sweeps",
+         OptionType::kInt,
+         "16",
+         "search sweeps over the groups",
+         1,
+         64,
+         {}},
+        {"relaxed_start",
+         OptionType::kBool,
+         "true",
+         "search from the rounded least-squares solution (else from 0)",
+         0,
+         0,
+         {}},
+        {"restarts",
+         OptionType::kInt,
+         "0",
+         "extra random starts of the search",
+         0,
+         16,
+         {}},
+        {"iterations",
+         OptionType::kInt,
+         "6",
+         "training rounds of least squares and search",
+         1,
+         1000,
+         {}},
     };
     description_.example_specs = {"commvq_value:bits=1",
                                   "commvq_value:num_kv_heads=2,bits=2"};
@@ -374,10 +413,10 @@ class CommvqValueQuantizerFactory final : public QuantizerFactory {
     const int64_t floats =
         d + nc * d + (h > 0 ? 2 * d + h * d + h + 2 * nc * h + 2 * nc : 0);
     if (static_cast<int64_t>(reader.remaining()) != floats * 4) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "commvq_value quantizer payload: ", reader.remaining(),
-          " bytes of tensors: expected ", floats * 4, " (dim ", d, ", ", nc,
-          " code bits, hidden ", h, ")"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("commvq_value quantizer payload: ", reader.remaining(),
+                       " bytes of tensors: expected ", floats * 4, " (dim ", d,
+                       ", ", nc, " code bits, hidden ", h, ")"));
     }
     ValueEncoderWeights& e = params.encoder;
     e.hidden = h;

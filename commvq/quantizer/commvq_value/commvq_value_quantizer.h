@@ -14,8 +14,8 @@
 //
 // Options: num_kv_heads; bits (1 or 2) giving Nc = bits * dim rounded up to
 // even, or code_bits (even, > 0) to set Nc directly; encoder (search or
-// mlp); sweeps and restarts of the search; iterations of the registry's
-// trainer.
+// mlp); sweeps, restarts and relaxed_start of the search; iterations of
+// the registry's trainer.
 //
 // The registry's Train is light: channel scale = mean |x|, then
 // TrainValueCodebookBySearch (least squares alternating with the search

@@ -80,8 +80,7 @@ std::vector<float> ValueRows(int64_t n, int64_t dim, uint64_t seed) {
   return x;
 }
 
-double RelativeError(const std::vector<float>& x,
-                     const std::vector<float>& y) {
+double RelativeError(const std::vector<float>& x, const std::vector<float>& y) {
   double error = 0.0, energy = 0.0;
   for (size_t i = 0; i < x.size(); ++i) {
     error += (double{x[i]} - y[i]) * (double{x[i]} - y[i]);
@@ -91,19 +90,18 @@ double RelativeError(const std::vector<float>& x,
 }
 
 TEST(CommvqValueQuantizerTest, LayoutCountsCodeBitsAndTheFactor) {
-  CVQ_ASSERT_OK_AND_ASSIGN(auto q1, Train("commvq_value", ValueRows(64, 24, 1),
-                                          24));
+  CVQ_ASSERT_OK_AND_ASSIGN(auto q1,
+                           Train("commvq_value", ValueRows(64, 24, 1), 24));
   EXPECT_EQ(q1->spec(),
             "commvq_value:num_kv_heads=1,bits=1,code_bits=0,encoder=search,"
-            "sweeps=4,restarts=0,iterations=6");
+            "sweeps=16,relaxed_start=true,restarts=0,iterations=6");
   EXPECT_EQ(q1->layout().code_bits, 24);
   EXPECT_EQ(q1->layout().code_bytes, 3);
   EXPECT_EQ(q1->layout().side_bytes, 4);
   EXPECT_EQ(q1->StoredBytes(10), 10 * 7);
   EXPECT_EQ(q1->ParameterBytes(), (24 * 24 + 24) * 4);
-  CVQ_ASSERT_OK_AND_ASSIGN(
-      auto q2, Train("commvq_value:num_kv_heads=3,bits=2", ValueRows(64, 24, 1),
-                     24));
+  CVQ_ASSERT_OK_AND_ASSIGN(auto q2, Train("commvq_value:num_kv_heads=3,bits=2",
+                                          ValueRows(64, 24, 1), 24));
   EXPECT_EQ(q2->layout().code_bits, 48);
   CVQ_ASSERT_OK_AND_ASSIGN(
       auto odd, Train("commvq_value:bits=1", ValueRows(64, 7, 1), 7));
@@ -159,8 +157,8 @@ TEST(CommvqValueQuantizerTest, DecodingFollowsTheSharedRule) {
 }
 
 TEST(CommvqValueQuantizerTest, ZeroVectorDecodesToZero) {
-  CVQ_ASSERT_OK_AND_ASSIGN(auto q, Train("commvq_value", ValueRows(40, 8, 5),
-                                         8));
+  CVQ_ASSERT_OK_AND_ASSIGN(auto q,
+                           Train("commvq_value", ValueRows(40, 8, 5), 8));
   const testing::Encoded e = RoundTrip(*q, std::vector<float>(8, 0.0f));
   EXPECT_EQ(e.codes, std::vector<uint8_t>(1, 0));
   EXPECT_EQ(e.side, std::vector<uint8_t>(4, 0));
@@ -192,8 +190,8 @@ TEST(CommvqValueQuantizerTest, SerializationRoundTripGivesIdenticalCodes) {
 }
 
 TEST(CommvqValueQuantizerTest, CorruptPayloadsAreRejected) {
-  CVQ_ASSERT_OK_AND_ASSIGN(auto q, Train("commvq_value", ValueRows(50, 4, 9),
-                                         4));
+  CVQ_ASSERT_OK_AND_ASSIGN(auto q,
+                           Train("commvq_value", ValueRows(50, 4, 9), 4));
   const std::string payload = Payload(*q);
   EXPECT_THAT(Deserialize("commvq_value", 4, payload.substr(0, 6)),
               StatusIs(kInvalid, HasSubstr("truncated")));
@@ -220,18 +218,17 @@ TEST(CommvqValueQuantizerTest, CorruptPayloadsAreRejected) {
 }
 
 TEST(CommvqValueQuantizerTest, BadSideFactorIsAnErrorNamingTheVector) {
-  CVQ_ASSERT_OK_AND_ASSIGN(auto q, Train("commvq_value", ValueRows(50, 8, 9),
-                                         8));
+  CVQ_ASSERT_OK_AND_ASSIGN(auto q,
+                           Train("commvq_value", ValueRows(50, 8, 9), 8));
   std::vector<uint8_t> codes(2, 0);
   std::vector<uint8_t> side(8, 0);
   const float inf = std::numeric_limits<float>::infinity();
   std::memcpy(&side[4], &inf, 4);
   std::vector<float> out(16);
-  EXPECT_THAT(
-      q->Decode(TensorView(codes.data(), DType::kU8, {2, 1}),
-                TensorView(side.data(), DType::kU8, {2, 4}),
-                MutableTensorView(out.data(), DType::kF32, {2, 8})),
-      StatusIs(kInvalid, HasSubstr("side factor of vector 1 is inf")));
+  EXPECT_THAT(q->Decode(TensorView(codes.data(), DType::kU8, {2, 1}),
+                        TensorView(side.data(), DType::kU8, {2, 4}),
+                        MutableTensorView(out.data(), DType::kF32, {2, 8})),
+              StatusIs(kInvalid, HasSubstr("side factor of vector 1 is inf")));
 }
 
 TEST(CommvqValueQuantizerTest, OptionsMustFitTheData) {
@@ -269,8 +266,8 @@ ValueQuantizerParams MlpParams() {
 
 TEST(MakeCommvqValueQuantizerTest, BuildsAnMlpQuantizerThatSerializes) {
   const std::string spec = CommvqValueSpec(2, 1, "mlp");
-  CVQ_ASSERT_OK_AND_ASSIGN(auto q, MakeCommvqValueQuantizer(spec, 4,
-                                                            MlpParams()));
+  CVQ_ASSERT_OK_AND_ASSIGN(auto q,
+                           MakeCommvqValueQuantizer(spec, 4, MlpParams()));
   EXPECT_EQ(q->layout().code_bits, 4);
   const std::string payload = Payload(*q);
   CVQ_ASSERT_OK_AND_ASSIGN(auto restored, Deserialize(spec, 4, payload));
@@ -280,17 +277,17 @@ TEST(MakeCommvqValueQuantizerTest, BuildsAnMlpQuantizerThatSerializes) {
 }
 
 TEST(MakeCommvqValueQuantizerTest, RejectsParamsThatDoNotMatchTheSpec) {
-  EXPECT_THAT(MakeCommvqValueQuantizer(CommvqValueSpec(2, 1, "search"), 4,
-                                       MlpParams()),
-              StatusIs(kInvalid, HasSubstr("expected 0 (no weights)")));
-  EXPECT_THAT(MakeCommvqValueQuantizer(CommvqValueSpec(2, 2, "mlp"), 4,
-                                       MlpParams()),
-              StatusIs(kInvalid, HasSubstr("num_code_bits is 4: expected 8")));
+  EXPECT_THAT(
+      MakeCommvqValueQuantizer(CommvqValueSpec(2, 1, "search"), 4, MlpParams()),
+      StatusIs(kInvalid, HasSubstr("expected 0 (no weights)")));
+  EXPECT_THAT(
+      MakeCommvqValueQuantizer(CommvqValueSpec(2, 2, "mlp"), 4, MlpParams()),
+      StatusIs(kInvalid, HasSubstr("num_code_bits is 4: expected 8")));
   ValueQuantizerParams short_w2 = MlpParams();
   short_w2.encoder.w2.pop_back();
-  EXPECT_THAT(MakeCommvqValueQuantizer(CommvqValueSpec(2, 1, "mlp"), 4,
-                                       short_w2),
-              StatusIs(kInvalid, HasSubstr("w2 size is 23: expected 24")));
+  EXPECT_THAT(
+      MakeCommvqValueQuantizer(CommvqValueSpec(2, 1, "mlp"), 4, short_w2),
+      StatusIs(kInvalid, HasSubstr("w2 size is 23: expected 24")));
   EXPECT_THAT(MakeCommvqValueQuantizer("rvq", 4, MlpParams()),
               StatusIs(kInvalid, HasSubstr("expected 'commvq_value'")));
 }

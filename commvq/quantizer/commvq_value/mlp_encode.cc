@@ -38,8 +38,8 @@ float Gelu(float x) {
 
 float GeluDerivative(float x) {
   const float cdf = 0.5f * (1.0f + std::erf(x * static_cast<float>(M_SQRT1_2)));
-  const float pdf =
-      std::exp(-0.5f * x * x) * static_cast<float>(0.5 * M_2_SQRTPI * M_SQRT1_2);
+  const float pdf = std::exp(-0.5f * x * x) *
+                    static_cast<float>(0.5 * M_2_SQRTPI * M_SQRT1_2);
   return cdf + x * pdf;
 }
 

@@ -36,8 +36,8 @@ TEST(LayerNormTest, NormalizesThenAppliesGainAndBias) {
 TEST(CategoriesToBitsTest, ArgmaxOfEachGroupWithTheOfficialMapping) {
   // Group 0: category 2 -> (1, 1); group 1: tie of 0 and 3 -> 0 -> (1, 0);
   // group 2: category 3 -> (0, 0); group 3: category 1 -> (0, 1).
-  const std::vector<float> logits = {0, 1, 5, 2,  7, 1, 1, 7,
-                                     0, 0, 0, 1,  -1, 3, -2, 2};
+  const std::vector<float> logits = {0, 1, 5, 2, 7,  1, 1,  7,
+                                     0, 0, 0, 1, -1, 3, -2, 2};
   std::vector<uint8_t> bits(8);
   CategoriesToBits(logits.data(), 4, bits.data());
   EXPECT_EQ(bits, (std::vector<uint8_t>{1, 1, 1, 0, 0, 0, 0, 1}));

@@ -4,6 +4,7 @@
 #include <cstring>
 
 #include "commvq/base/thread_pool.h"
+#include "commvq/quantizer/commvq_value/cholesky.h"
 #include "commvq/quantizer/commvq_value/search_rules.h"
 #include "commvq/quantizer/commvq_value/value_codebook.h"
 
@@ -12,6 +13,8 @@ namespace {
 
 // Rows per ParallelFor chunk at least (a row costs O(Nc^2) at most).
 constexpr int64_t kGrain = 16;
+// Ridge of the relaxed start, relative to the mean diagonal of G.
+constexpr double kRelaxedRidge = 1e-3;
 
 // Vectorizes under this library's copts (the sum may be reassociated).
 float Dot(const float* a, const float* b, int64_t n) {
@@ -48,6 +51,22 @@ ValueSearchEncoder::ValueSearchEncoder(const float* codebook,
       gram_[j * num_code_bits + i] = static_cast<float>(g);
     }
   }
+  if (!options_.relaxed_start) return;
+  const int64_t nc = num_code_bits;
+  double trace = 0.0;
+  for (int64_t i = 0; i < nc; ++i) trace += gram_[i * nc + i];
+  const double ridge = kRelaxedRidge * (trace > 0.0 ? trace / nc : 1.0);
+  factor_.assign(gram_.begin(), gram_.end());
+  for (int64_t i = 0; i < nc; ++i) factor_[i * nc + i] += ridge;
+  // A Gram matrix plus a positive ridge is definite; should rounding still
+  // break the factorization, the relaxed start is simply not used.
+  if (!CholeskyInPlace(factor_, nc)) factor_.clear();
+}
+
+void ValueSearchEncoder::RelaxedStart(const float* b, uint8_t* bits) const {
+  std::vector<double> y(b, b + num_code_bits_);
+  CholeskySolve(factor_, num_code_bits_, y.data());
+  for (int64_t i = 0; i < num_code_bits_; ++i) bits[i] = y[i] > 0.5 ? 1 : 0;
 }
 
 void ValueSearchEncoder::Descend(Scratch* scratch) const {
@@ -89,21 +108,42 @@ void ValueSearchEncoder::Descend(Scratch* scratch) const {
   }
 }
 
+void ValueSearchEncoder::Project(const float* x, Scratch* scratch) const {
+  scratch->b.resize(num_code_bits_);
+  for (int64_t i = 0; i < num_code_bits_; ++i) {
+    scratch->b[i] = Dot(&weighted_[i * dim_], x, dim_);
+  }
+}
+
+void ValueSearchEncoder::FirstStart(const float* x, uint8_t* bits) const {
+  Scratch scratch;
+  Project(x, &scratch);
+  if (factor_.empty()) {
+    StartBits(0, num_code_bits_, bits);
+  } else {
+    RelaxedStart(scratch.b.data(), bits);
+  }
+}
+
 double ValueSearchEncoder::Encode(const float* x, uint8_t* bits,
                                   Scratch* scratch) const {
   const int64_t nc = num_code_bits_;
-  scratch->b.resize(nc);
+  Project(x, scratch);
   scratch->r.resize(nc);
   scratch->s.resize(nc);
-  for (int64_t i = 0; i < nc; ++i) {
-    scratch->b[i] = Dot(&weighted_[i * dim_], x, dim_);
-  }
   double norm2 = 0.0;
   for (int64_t c = 0; c < dim_; ++c) norm2 += double{weights_[c]} * x[c] * x[c];
   double best = 0.0;
+  const bool relaxed = !factor_.empty();
+  // The first start is the relaxed one (or zeros without it); restarts
+  // 1, 2, ... start from random bits.
   for (int restart = 0; restart <= options_.restarts; ++restart) {
     uint8_t* s = scratch->s.data();
-    StartBits(restart, nc, s);
+    if (restart == 0 && relaxed) {
+      RelaxedStart(scratch->b.data(), s);
+    } else {
+      StartBits(restart, nc, s);
+    }
     // r = G s: the rows of the bits that are on.
     float* r = scratch->r.data();
     std::fill(r, r + nc, 0.0f);
@@ -126,8 +166,8 @@ double ValueSearchEncoder::Encode(const float* x, uint8_t* bits,
   return std::max(best, 0.0);
 }
 
-double ValueSearchEncoder::EncodeBatch(const float* x, int64_t n,
-                                       uint8_t* bits, ThreadPool* pool) const {
+double ValueSearchEncoder::EncodeBatch(const float* x, int64_t n, uint8_t* bits,
+                                       ThreadPool* pool) const {
   std::vector<double> errors(n);
   const auto run = [&](int64_t begin, int64_t end) {
     Scratch scratch;

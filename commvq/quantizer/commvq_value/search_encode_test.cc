@@ -1,5 +1,4 @@
 #include "commvq/quantizer/commvq_value/search_encode.h"
-#include "commvq/quantizer/commvq_value/search_reference.h"
 
 #include <cstdint>
 #include <vector>
@@ -7,6 +6,7 @@
 #include "absl/types/span.h"
 #include "commvq/base/random.h"
 #include "commvq/base/thread_pool.h"
+#include "commvq/quantizer/commvq_value/search_reference.h"
 #include "commvq/quantizer/commvq_value/value_codebook.h"
 #include "gtest/gtest.h"
 
@@ -28,26 +28,80 @@ TEST(ValueSearchEncoderTest, MatchesTheScalarReference) {
   const std::vector<float> x = Normals(200 * kDim, 1.0f, 2);
   for (int restarts : {0, 2}) {
     SCOPED_TRACE(restarts);
-    const ValueSearchOptions options{4, restarts};
-    const ValueSearchEncoder encoder(codebook.data(), kBits, kDim, options);
-    ValueSearchEncoder::Scratch scratch;
-    int same = 0;
-    for (int64_t v = 0; v < 200; ++v) {
-      std::vector<uint8_t> fast(kBits), slow(kBits);
-      const double e = encoder.Encode(&x[v * kDim], fast.data(), &scratch);
-      const double r = ReferenceValueSearch(codebook.data(), kBits, kDim,
-                                            options, &x[v * kDim], slow.data());
-      // The reported objective is the true one for the bits returned.
-      EXPECT_NEAR(e,
-                  ValueCodeSquaredError(codebook.data(), kBits, kDim,
-                                        fast.data(), &x[v * kDim]),
-                  1e-4 * (1.0 + e));
-      EXPECT_NEAR(e, r, 1e-3 * (1.0 + r));
-      same += fast == slow;
+    for (bool relaxed : {false, true}) {
+      SCOPED_TRACE(relaxed);
+      const ValueSearchOptions options{4, restarts, relaxed};
+      const ValueSearchEncoder encoder(codebook.data(), kBits, kDim, options);
+      ValueSearchEncoder::Scratch scratch;
+      int same = 0;
+      for (int64_t v = 0; v < 200; ++v) {
+        std::vector<uint8_t> fast(kBits), slow(kBits), start(kBits);
+        encoder.FirstStart(&x[v * kDim], start.data());
+        const double e = encoder.Encode(&x[v * kDim], fast.data(), &scratch);
+        const double r = ReferenceValueSearch(
+            codebook.data(), kBits, kDim, options, &x[v * kDim], slow.data(),
+            nullptr, start.data());
+        // The reported objective is the true one for the bits returned.
+        EXPECT_NEAR(e,
+                    ValueCodeSquaredError(codebook.data(), kBits, kDim,
+                                          fast.data(), &x[v * kDim]),
+                    1e-4 * (1.0 + e));
+        EXPECT_NEAR(e, r, 1e-3 * (1.0 + r));
+        same += fast == slow;
+      }
+      // Rounding may flip a near-tie now and then; nothing more.
+      EXPECT_GE(same, 196);
     }
-    // Rounding may flip a near-tie now and then; nothing more.
-    EXPECT_GE(same, 196);
   }
+}
+
+// The relaxed start rounds the solution of (G + eps I) y = b, here solved
+// by plain Gaussian elimination.
+TEST(ValueSearchEncoderTest, RelaxedStartRoundsTheLeastSquaresSolution) {
+  const std::vector<float> codebook = Normals(kBits * kDim, 0.3f, 21);
+  const std::vector<float> x = Normals(20 * kDim, 1.0f, 22);
+  const ValueSearchEncoder encoder(codebook.data(), kBits, kDim, {4, 0, true});
+  std::vector<double> g(kBits * kBits);
+  double trace = 0.0;
+  for (int64_t i = 0; i < kBits; ++i) {
+    for (int64_t j = 0; j < kBits; ++j) {
+      double sum = 0.0;
+      for (int64_t c = 0; c < kDim; ++c) {
+        sum += double{codebook[i * kDim + c]} * codebook[j * kDim + c];
+      }
+      g[i * kBits + j] = sum;
+    }
+    trace += g[i * kBits + i];
+  }
+  for (int64_t i = 0; i < kBits; ++i) g[i * kBits + i] += 1e-3 * trace / kBits;
+  int same = 0;
+  for (int64_t v = 0; v < 20; ++v) {
+    std::vector<double> a = g, y(kBits);
+    for (int64_t i = 0; i < kBits; ++i) {
+      double sum = 0.0;
+      for (int64_t c = 0; c < kDim; ++c) {
+        sum += double{codebook[i * kDim + c]} * x[v * kDim + c];
+      }
+      y[i] = sum;
+    }
+    for (int64_t p = 0; p < kBits; ++p) {
+      for (int64_t i = p + 1; i < kBits; ++i) {
+        const double f = a[i * kBits + p] / a[p * kBits + p];
+        for (int64_t j = p; j < kBits; ++j)
+          a[i * kBits + j] -= f * a[p * kBits + j];
+        y[i] -= f * y[p];
+      }
+    }
+    for (int64_t i = kBits - 1; i >= 0; --i) {
+      for (int64_t j = i + 1; j < kBits; ++j) y[i] -= a[i * kBits + j] * y[j];
+      y[i] /= a[i * kBits + i];
+    }
+    std::vector<uint8_t> expected(kBits), got(kBits);
+    for (int64_t i = 0; i < kBits; ++i) expected[i] = y[i] > 0.5 ? 1 : 0;
+    encoder.FirstStart(&x[v * kDim], got.data());
+    same += expected == got;
+  }
+  EXPECT_GE(same, 19);
 }
 
 TEST(ValueSearchEncoderTest, WeightedSearchMatchesTheWeightedReference) {
@@ -55,7 +109,7 @@ TEST(ValueSearchEncoderTest, WeightedSearchMatchesTheWeightedReference) {
   const std::vector<float> x = Normals(100 * kDim, 1.0f, 12);
   std::vector<float> weights(kDim);
   for (int64_t c = 0; c < kDim; ++c) weights[c] = 0.1f + 0.5f * (c % 5);
-  const ValueSearchOptions options{4, 1};
+  const ValueSearchOptions options{4, 1, false};
   const ValueSearchEncoder encoder(codebook.data(), kBits, kDim, options,
                                    weights.data());
   ValueSearchEncoder::Scratch scratch;
@@ -67,9 +121,8 @@ TEST(ValueSearchEncoderTest, WeightedSearchMatchesTheWeightedReference) {
         ReferenceValueSearch(codebook.data(), kBits, kDim, options,
                              &x[v * kDim], slow.data(), weights.data());
     EXPECT_NEAR(e,
-                ValueCodeSquaredError(codebook.data(), kBits, kDim,
-                                      fast.data(), &x[v * kDim],
-                                      weights.data()),
+                ValueCodeSquaredError(codebook.data(), kBits, kDim, fast.data(),
+                                      &x[v * kDim], weights.data()),
                 1e-4 * (1.0 + e));
     EXPECT_NEAR(e, r, 1e-3 * (1.0 + r));
     same += fast == slow;
@@ -80,7 +133,7 @@ TEST(ValueSearchEncoderTest, WeightedSearchMatchesTheWeightedReference) {
 TEST(ValueSearchEncoderTest, ResultIsALocalOptimumOverEveryGroup) {
   const std::vector<float> codebook = Normals(kBits * kDim, 0.3f, 3);
   const std::vector<float> x = Normals(20 * kDim, 1.0f, 4);
-  const ValueSearchEncoder encoder(codebook.data(), kBits, kDim, {16, 0});
+  const ValueSearchEncoder encoder(codebook.data(), kBits, kDim, {16, 0, true});
   ValueSearchEncoder::Scratch scratch;
   for (int64_t v = 0; v < 20; ++v) {
     std::vector<uint8_t> bits(kBits);
@@ -102,8 +155,9 @@ TEST(ValueSearchEncoderTest, ResultIsALocalOptimumOverEveryGroup) {
 TEST(ValueSearchEncoderTest, BeatsTheAllZeroCodeAndRestartsNeverHurt) {
   const std::vector<float> codebook = Normals(kBits * kDim, 0.3f, 5);
   const std::vector<float> x = Normals(100 * kDim, 1.0f, 6);
-  const ValueSearchEncoder plain(codebook.data(), kBits, kDim, {4, 0});
-  const ValueSearchEncoder restarted(codebook.data(), kBits, kDim, {4, 3});
+  const ValueSearchEncoder plain(codebook.data(), kBits, kDim, {4, 0, true});
+  const ValueSearchEncoder restarted(codebook.data(), kBits, kDim,
+                                     {4, 3, true});
   std::vector<uint8_t> bits(100 * kBits);
   const double a = plain.EncodeBatch(x.data(), 100, bits.data(), nullptr);
   const double b = restarted.EncodeBatch(x.data(), 100, bits.data(), nullptr);
@@ -116,7 +170,7 @@ TEST(ValueSearchEncoderTest, BeatsTheAllZeroCodeAndRestartsNeverHurt) {
 TEST(ValueSearchEncoderTest, BatchDoesNotDependOnThePool) {
   const std::vector<float> codebook = Normals(kBits * kDim, 0.3f, 7);
   const std::vector<float> x = Normals(300 * kDim, 1.0f, 8);
-  const ValueSearchEncoder encoder(codebook.data(), kBits, kDim, {4, 1});
+  const ValueSearchEncoder encoder(codebook.data(), kBits, kDim, {4, 1, true});
   std::vector<uint8_t> serial(300 * kBits), pooled(300 * kBits);
   ThreadPool pool(3);
   const double a = encoder.EncodeBatch(x.data(), 300, serial.data(), nullptr);

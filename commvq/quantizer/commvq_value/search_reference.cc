@@ -19,8 +19,8 @@ double ValueCodeSquaredError(const float* codebook, int64_t num_code_bits,
   double error = 0.0;
   for (int64_t c = 0; c < dim; ++c) {
     const double diff = x[c] - y[c];
-    error += (channel_weights != nullptr ? channel_weights[c] : 1.0) * diff *
-             diff;
+    error +=
+        (channel_weights != nullptr ? channel_weights[c] : 1.0) * diff * diff;
   }
   return error;
 }
@@ -28,11 +28,16 @@ double ValueCodeSquaredError(const float* codebook, int64_t num_code_bits,
 double ReferenceValueSearch(const float* codebook, int64_t num_code_bits,
                             int64_t dim, ValueSearchOptions options,
                             const float* x, uint8_t* bits,
-                            const float* channel_weights) {
+                            const float* channel_weights,
+                            const uint8_t* first_start) {
   std::vector<uint8_t> s(num_code_bits);
   double best = 0.0;
   for (int restart = 0; restart <= options.restarts; ++restart) {
-    StartBits(restart, num_code_bits, s.data());
+    if (restart == 0 && first_start != nullptr) {
+      std::copy(first_start, first_start + num_code_bits, s.begin());
+    } else {
+      StartBits(restart, num_code_bits, s.data());
+    }
     for (int sweep = 0; sweep < options.sweeps; ++sweep) {
       bool changed = false;
       for (int64_t i = 0; i < num_code_bits; i += 2) {
