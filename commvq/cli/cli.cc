@@ -23,6 +23,7 @@
 #include "commvq/cli/key_bench_commands.h"
 #include "commvq/cli/progress_bar.h"
 #include "commvq/cli/quantizer_list.h"
+#include "commvq/cli/reproduce_bench.h"
 #include "commvq/cli/reproduce_train.h"
 #include "commvq/cli/reproduce.h"
 #include "commvq/cli/synthetic_kv.h"
@@ -213,6 +214,12 @@ const std::vector<Command>& Commands() {
        BenchAttentionFlags(),
        "",
        &RunBenchAttention},
+      {"bench decode",
+       "Benchmark: decode-attention time of one KV cache (--cache) on a "
+       "model's shape, filled from a KV dump, at several context lengths.",
+       BenchDecodeFlags(),
+       "",
+       &RunBenchDecode},
       {"train-codebooks",
        "Train registry quantizers (e.g. rvq) for the keys and values of "
        "every layer of a KV dump into a codebook file the cache loads.",

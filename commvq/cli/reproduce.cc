@@ -81,7 +81,7 @@ absl::StatusOr<Settings> ReadSettings(const ParsedFlags& flags) {
   s.threads = flags.Has("threads") ? static_cast<int>(flags.GetInt("threads"))
                                    : ThreadPool::DefaultNumThreads();
   for (absl::string_view item :
-       absl::StrSplit(GetStringOr(flags, "bench_contexts", "1024,2048,4096,8192"),
+       absl::StrSplit(GetStringOr(flags, "bench_contexts", "512,1024,2048,4096"),
                       ',', absl::SkipEmpty())) {
     int64_t context = 0;
     if (!absl::SimpleAtoi(item, &context) || context < 1) {
@@ -223,12 +223,16 @@ class StagePlan {
   Stage Bench(const ReproduceMethod& m) const {
     std::vector<std::string> contexts;
     for (int64_t c : s_.bench_contexts) contexts.push_back(absl::StrCat(c));
-    return Make(absl::StrCat("bench.", m.name),
-                absl::StrCat(m.name, ": decode-attention speed"),
-                {"bench", "attention", "--model", s_.model, "--cache",
-                 Cache(m, 0), "--contexts", absl::StrJoin(contexts, ","),
-                 "--json"},
-                Inputs(m, {s_.model}), {});
+    Stage stage = Make(absl::StrCat("bench.", m.name),
+                       absl::StrCat(m.name, ": decode-attention time"),
+                       {"bench", "decode", "--kv", EvaluationDump(s_), "--cache",
+                        Cache(m, s_.window), "--contexts",
+                        absl::StrJoin(contexts, ","), "--json"},
+                       Inputs(m, {EvaluationDump(s_)}), {});
+    // One thread: the CPU time of one decode step, comparable across
+    // methods.
+    stage.run_args = {"--threads", "1"};
+    return stage;
   }
 
  private:
@@ -330,7 +334,7 @@ absl::Status ApplyBench(const std::string& out, MethodResult* m) {
   CVQ_ASSIGN_OR_RETURN(JsonValue root, ParseJson(out));
   const JsonValue* points = root.Find("contexts");
   if (points == nullptr || points->items().empty()) {
-    return absl::InvalidArgumentError("bench attention printed no contexts");
+    return absl::InvalidArgumentError("bench decode printed no contexts");
   }
   for (const JsonValue& point : points->items()) {
     DecodeTiming t;
@@ -384,7 +388,7 @@ std::vector<FlagDef> ReproduceFlags() {
               "1024", 64, int64_t{1} << 24),
       IntFlag("ppl_tokens", "Evaluation tokens of the perplexity.", "512", 2,
               int64_t{1} << 24),
-      IntFlag("passkey_context", "Prompt tokens of each passkey trial.", "1024",
+      IntFlag("passkey_context", "Prompt tokens of each passkey trial.", "768",
               64, int64_t{1} << 20),
       IntFlag("passkey_trials", "Passkey trials per depth (5 depths).", "1", 1,
               1000),
@@ -401,7 +405,7 @@ std::vector<FlagDef> ReproduceFlags() {
               "1024", 0, int64_t{1} << 24),
       StringFlag("bench_contexts", "LIST",
                  "Context lengths of the decode-attention benchmark.",
-                 "1024,2048,4096,8192"),
+                 "512,1024,2048,4096"),
       StringFlag("gnuplot", "PROGRAM", "gnuplot program drawing the plots.",
                  "gnuplot"),
       IntFlag("threads", "Worker threads (default: one per core).", "", 1,

@@ -24,9 +24,9 @@ bool FileExists(const std::string& path) {
 }  // namespace
 
 StageRunner::StageRunner(std::string dir, CommandRunner runner,
-                         std::ostream& log, int total)
+                         std::ostream& log, int total, std::string program)
     : dir_(std::move(dir)), runner_(std::move(runner)), log_(log),
-      total_(total) {}
+      total_(total), program_(std::move(program)) {}
 
 absl::StatusOr<std::string> StageRunner::Fingerprint(const std::string& path) {
   auto it = fingerprints_.find(path);
@@ -43,7 +43,9 @@ absl::StatusOr<std::string> StageRunner::Fingerprint(const std::string& path) {
 }
 
 absl::StatusOr<std::string> StageRunner::Key(const Stage& stage) {
-  std::string key = absl::StrJoin(stage.args, " ");
+  CVQ_ASSIGN_OR_RETURN(const std::string program, Fingerprint(program_));
+  std::string key =
+      absl::StrCat("program ", program, "\n", absl::StrJoin(stage.args, " "));
   for (const std::string& input : stage.inputs) {
     CVQ_ASSIGN_OR_RETURN(const std::string fingerprint, Fingerprint(input));
     absl::StrAppend(&key, "\ninput ", input, " ", fingerprint);

@@ -5,8 +5,9 @@
 // reproducible by hand.
 //
 // Each finished stage is recorded in the output folder as <id>.json with the
-// stdout and a key made of its command line and the size and CRC-32C of
-// every input file. A later run with the same key whose output files still
+// stdout and a key made of its command line, the size and CRC-32C of every
+// input file and of the program itself (a rebuilt library may encode or
+// measure differently, so its records are not reused). A later run with the same key whose output files still
 // exist reuses the record instead of running the command: a second
 // `reproduce` starts at evaluation, and changing a setting or an input file
 // reruns exactly the stages that depend on it.
@@ -58,9 +59,11 @@ using CommandRunner =
 class StageRunner {
  public:
   // Records live in `dir`, which must exist. `total` stages are expected
-  // (for the "[i/total]" progress lines written to `log`).
+  // (for the "[i/total]" progress lines written to `log`). `program` is
+  // the file of the program that runs the commands (/proc/self/exe); its
+  // fingerprint is part of every key.
   StageRunner(std::string dir, CommandRunner runner, std::ostream& log,
-              int total);
+              int total, std::string program = "/proc/self/exe");
 
   // The recorded result when its key matches and its outputs exist;
   // otherwise runs the command, records it and returns its stdout. A failed
@@ -81,6 +84,7 @@ class StageRunner {
   const CommandRunner runner_;
   std::ostream& log_;
   const int total_;
+  const std::string program_;
   int started_ = 0;
   int runs_ = 0;
   std::map<std::string, std::string> fingerprints_;

@@ -87,7 +87,7 @@ class FakeCommands {
       io.out << "{\"passkey_accuracy\": 1}\n";
       return 0;
     }
-    if (command == "bench attention" && absl::StartsWith(cache, "fp16")) {
+    if (command == "bench decode" && absl::StartsWith(cache, "fp16")) {
       io.out << "{\"contexts\": [{\"context\": 64, \"microseconds\": 5}]}\n";
       return 0;
     }
@@ -183,7 +183,7 @@ TEST_F(ReproduceTest, WritesTheReportWithEveryMethod) {
   // error line as the note.
   EXPECT_TRUE(kivi1.Find("decode")->items().empty());
   EXPECT_THAT(kivi1.Find("notes")->Serialize(),
-              HasSubstr("fake: no bench attention"));
+              HasSubstr("fake: no bench decode"));
   EXPECT_THAT(kivi1.Find("notes")->Serialize(), Not(HasSubstr("more text")));
   EXPECT_EQ(report->Find("methods")->items()[0].Find("decode")->items().size(),
             1u);
@@ -198,7 +198,7 @@ TEST_F(ReproduceTest, SecondRunReusesEveryStage) {
   const int first = Calls();
   std::string out;
   ASSERT_THAT(Run({}, &out), IsOk());
-  // Only the stages that failed (bench attention of 8 methods) run again.
+  // Only the stages that failed (bench decode of 8 methods) run again.
   EXPECT_EQ(Calls() - first, 8);
   EXPECT_THAT(out, HasSubstr("| commvq-2 "));
   EXPECT_THAT(log_.str(), HasSubstr("cached"));
