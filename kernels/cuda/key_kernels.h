@@ -56,7 +56,12 @@ int LaunchKeyEncode(const DeviceKeyCodebooks& codebooks, const float* heads,
                     int64_t num_tokens, uint16_t* codes, void* stream);
 
 // Per-row L2 norm and normalization, as the key quantizer does before
-// encoding (a zero row stays zero).
+// encoding (a zero row stays zero): the norm is rounded to fp16 and rows are
+// divided by the rounded value. Unlike the CPU quantizer, which rejects a
+// norm beyond fp16's 65504, the GPU cannot report per-row errors: such a row
+// gets norm +inf and zero codes input (no LLM key comes near that norm). The
+// squares are summed in f32 (the CPU sums in f64), so the fp16 norm can
+// differ by one unit in rare ties.
 // rows: [num_rows, dim] f32. normalized: [num_rows, dim] (written).
 // norms: [num_rows] (written).
 int LaunchRowNormalize(const float* rows, int64_t num_rows, int dim,
