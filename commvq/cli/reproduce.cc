@@ -64,7 +64,7 @@ absl::StatusOr<Settings> ReadSettings(const ParsedFlags& flags) {
       GetStringOr(flags, "calibration_text", ".cache/texts/calibration.txt"));
   s.evaluation_text = UserPath(
       GetStringOr(flags, "evaluation_text", ".cache/texts/evaluation.txt"));
-  s.out_dir = UserPath(GetStringOr(flags, "out", "reproduce"));
+  s.out_dir = UserPath(GetStringOr(flags, "out", "out/reproduce"));
   s.gnuplot = GetStringOr(flags, "gnuplot", "gnuplot");
   // --full: the official EM budget (100 iterations per stage) on every
   // token of a longer calibration dump, and longer evaluations.
@@ -374,7 +374,7 @@ std::vector<FlagDef> ReproduceFlags() {
       StringFlag("out", "DIR",
                  "Output folder: report.md, report.json, plots, dumps, "
                  "codebooks and the stage records a second run reuses.",
-                 "reproduce"),
+                 "out/reproduce"),
       BoolFlag("full",
                "Official training budget (100 EM iterations on every token of "
                "an 8192-token dump) and longer evaluations; flags given "
