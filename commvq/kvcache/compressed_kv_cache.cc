@@ -291,7 +291,7 @@ absl::Status CompressedKvCache::EncodeFromWindow(int l, int64_t count) {
         CVQ_RETURN_IF_ERROR(encode(key, &layer.window_keys[done * row], n,
                                    page, page_layout.key_codes,
                                    page_layout.key_side, slot));
-        return encode(value, &layer.window_values[done * row], n, page,
+        return encode(value, layer.window_values.data() + done * row, n, page,
                       page_layout.value_codes, page_layout.value_side, slot);
       }));
   layer.window_keys.erase(layer.window_keys.begin(),
@@ -462,7 +462,7 @@ absl::Status CompressedKvCache::DoAttend(int l, const float* queries,
     const int64_t p = layer.encoded + t;
     for (int g = 0; g < kv_heads; ++g) {
       rope_.RotateHead(&rope_cos_[p * pairs], &rope_sin_[p * pairs],
-                       &prepared.window_keys[t * row + g * head_dim]);
+                       prepared.window_keys.data() + t * row + g * head_dim);
     }
   }
 
@@ -479,8 +479,8 @@ absl::Status CompressedKvCache::DoAttend(int l, const float* queries,
       const int64_t count = std::min(page_tokens_[l], decoded - begin);
       CVQ_RETURN_IF_ERROR(DecodeRange(
           l, begin, count,
-          keys_on_codes ? nullptr : &prepared.keys[begin * row],
-          values_on_codes ? nullptr : &prepared.values[begin * row]));
+          keys_on_codes ? nullptr : prepared.keys.data() + begin * row,
+          values_on_codes ? nullptr : prepared.values.data() + begin * row));
     }
   }
   // The per-token scalars the kernels scale by, from the side data: the
@@ -510,7 +510,7 @@ absl::Status CompressedKvCache::DoAttend(int l, const float* queries,
     for (int64_t t = 0; t < prepared.encoded; ++t) {
       for (int g = 0; g < kv_heads; ++g) {
         rope_.RotateHead(&rope_cos_[t * pairs], &rope_sin_[t * pairs],
-                         &prepared.keys[t * row + g * head_dim]);
+                         prepared.keys.data() + t * row + g * head_dim);
       }
     }
   }
@@ -520,7 +520,8 @@ absl::Status CompressedKvCache::DoAttend(int l, const float* queries,
       keys_on_codes ? codec.key_arrays->floats_per_head() : 0;
   const int64_t acc_floats =
       values_on_codes
-          ? kernels_.value_accumulator_floats(codec.value_params->num_code_bits)
+          ? kernels_.value_accumulator_floats(codec.value_params->num_code_bits,
+                                              group)
           : 0;
   const auto attend_items = [&](int64_t begin, int64_t end) {
     std::vector<float> scratch(group * prepared.max_tokens +
@@ -601,7 +602,7 @@ void CompressedKvCache::AttendGroup(int l, const Prepared& prepared, int64_t i,
   } else {
     for (int q = 0; q < group; ++q) {
       kernels_.dense_scores(queries + q * head_dim,
-                            &prepared.keys[int64_t{kv_head} * head_dim], row,
+                            prepared.keys.data() + int64_t{kv_head} * head_dim, row,
                             head_dim, encoded, scale, scores + q * n);
     }
   }
@@ -609,36 +610,39 @@ void CompressedKvCache::AttendGroup(int l, const Prepared& prepared, int64_t i,
   for (int q = 0; q < group; ++q) {
     float* weights = scores + q * n;
     kernels_.dense_scores(queries + q * head_dim,
-                          &prepared.window_keys[int64_t{kv_head} * head_dim],
+                          prepared.window_keys.data() + int64_t{kv_head} * head_dim,
                           row, head_dim, window, scale, weights + encoded);
     kernels_.softmax(weights, n);
     float* head_out = out + q * head_dim;
     std::fill(head_out, head_out + head_dim, 0.0f);
-    if (codec.value_params != nullptr) {
-      const ValueQuantizerParams& params = *codec.value_params;
-      const int64_t num_bits = params.num_code_bits;
-      float* acc = table;
-      std::fill(acc, acc + kernels_.value_accumulator_floats(num_bits), 0.0f);
-      for (int64_t begin = 0; begin < encoded; begin += page_tokens) {
-        kernels_.accumulate_value_bits(
-            weights + begin, &prepared.factors[begin],
-            layer.pages[begin / page_tokens].data() +
-                page_layouts_[l].value_codes,
-            codec.quantizers.value->layout().code_bytes, num_bits,
-            std::min(page_tokens, encoded - begin), acc);
-      }
-      kernels_.value_code_product(acc, params.codebook.data(),
-                                  params.channel_scale.data(), num_bits,
-                                  params.dim, int64_t{kv_head} * head_dim,
-                                  head_dim, head_out);
-    } else {
+    if (codec.value_params == nullptr) {
       kernels_.dense_weighted_sum(
-          weights, &prepared.values[int64_t{kv_head} * head_dim], row,
+          weights, prepared.values.data() + int64_t{kv_head} * head_dim, row,
           head_dim, encoded, head_out);
     }
     kernels_.dense_weighted_sum(
-        weights + encoded, &layer.window_values[int64_t{kv_head} * head_dim],
+        weights + encoded, layer.window_values.data() + int64_t{kv_head} * head_dim,
         row, head_dim, window, head_out);
+  }
+  if (codec.value_params != nullptr) {
+    // The encoded values of the whole group at once: the code bits are read
+    // once for all its query heads.
+    const ValueQuantizerParams& params = *codec.value_params;
+    const int64_t num_bits = params.num_code_bits;
+    float* acc = table;
+    std::fill(acc, acc + kernels_.value_accumulator_floats(num_bits, group),
+              0.0f);
+    for (int64_t begin = 0; begin < encoded; begin += page_tokens) {
+      kernels_.accumulate_value_group(
+          scores + begin, n, group, &prepared.factors[begin],
+          layer.pages[begin / page_tokens].data() + page_layouts_[l].value_codes,
+          codec.quantizers.value->layout().code_bytes, num_bits,
+          std::min(page_tokens, encoded - begin), acc);
+    }
+    kernels_.value_group_product(acc, group, params.codebook.data(),
+                                 params.channel_scale.data(), num_bits,
+                                 params.dim, int64_t{kv_head} * head_dim,
+                                 head_dim, out);
   }
 }
 

@@ -11,7 +11,33 @@
 namespace commvq {
 namespace {
 
-int64_t ReferenceValueAccumulatorFloats(int64_t num_bits) { return num_bits; }
+// The scalar value functions: the references per head, accumulator
+// [group, num_bits].
+int64_t ReferenceValueAccumulatorFloats(int64_t num_bits, int group) {
+  return num_bits * group;
+}
+
+void ReferenceAccumulateValueGroup(const float* weights, int64_t weight_stride,
+                                   int group, const float* factors,
+                                   const uint8_t* codes, int64_t code_stride,
+                                   int64_t num_bits, int64_t n, float* acc) {
+  for (int g = 0; g < group; ++g) {
+    AccumulateValueBitsReference(weights + g * weight_stride, factors, codes,
+                                 code_stride, num_bits, n, acc + g * num_bits);
+  }
+}
+
+void ReferenceValueGroupProduct(const float* acc, int group,
+                                const float* codebook,
+                                const float* channel_scale, int64_t num_bits,
+                                int64_t dim, int64_t first_channel,
+                                int64_t head_dim, float* out) {
+  for (int g = 0; g < group; ++g) {
+    ValueCodeProductReference(acc + g * num_bits, codebook, channel_scale,
+                              num_bits, dim, first_channel, head_dim,
+                              out + g * head_dim);
+  }
+}
 
 const AttentionKernels kScalarKernels = {
     "scalar",
@@ -19,8 +45,8 @@ const AttentionKernels kScalarKernels = {
     KeyScoresFromTableReference,
     KeyScoresByDecodingReference,
     ReferenceValueAccumulatorFloats,
-    AccumulateValueBitsReference,
-    ValueCodeProductReference,
+    ReferenceAccumulateValueGroup,
+    ReferenceValueGroupProduct,
     DenseScoresReference,
     SoftmaxReference,
     DenseWeightedSumReference,

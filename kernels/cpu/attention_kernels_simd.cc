@@ -147,59 +147,93 @@ void ScoresByDecoding(const KeyCodebookArrays& cb, const float* planes,
   delete[] q;
 }
 
-// The value accumulator here is the reference's: one float per code bit.
-int64_t ValueAccumulatorFloats(int64_t num_bits) { return num_bits; }
+// The value accumulator is a histogram per 4-bit group of code bits
+// ("nibble") instead of one slot per bit: acc[(j * 16 + v) * group + g] sums
+// weight x factor of head g over the tokens whose nibble j has value v. A
+// token costs one add per nibble and head (a quarter of one per bit);
+// value_group_product expands nibbles to bits once per call.
+int64_t Nibbles(int64_t num_bits) { return (num_bits + 3) / 4; }
 
-// 0/1 as floats for the 8 bits of each byte value: one 8-wide multiply-add
-// per code byte instead of 8 bit tests.
-struct ByteBits {
-  float bits[256][8];
-};
-const ByteBits& ByteBitTable() {
-  static const ByteBits table = [] {
-    ByteBits t;
-    for (int v = 0; v < 256; ++v) {
-      for (int i = 0; i < 8; ++i) t.bits[v][i] = static_cast<float>((v >> i) & 1);
-    }
-    return t;
-  }();
-  return table;
+int64_t ValueAccumulatorFloats(int64_t num_bits, int group) {
+  return Nibbles(num_bits) * 16 * group;
 }
 
-void AccumulateValueBits(const float* weights, const float* factors,
-                         const uint8_t* codes, int64_t code_stride,
-                         int64_t num_bits, int64_t n, float* acc) {
-  const ByteBits& table = ByteBitTable();
-  const int64_t whole = num_bits / 8;
+template <int kGroup>
+void AccumulateNibbles(const float* weights, int64_t weight_stride, int group,
+                       const float* factors, const uint8_t* codes,
+                       int64_t code_stride, int64_t nibbles, int64_t n,
+                       float* acc) {
+  const int g_count = kGroup > 0 ? kGroup : group;
+  float* wf = new float[g_count];
   for (int64_t t = 0; t < n; ++t) {
-    const float w = weights[t] * factors[t];
+    for (int g = 0; g < g_count; ++g) {
+      wf[g] = weights[g * weight_stride + t] * factors[t];
+    }
     const uint8_t* row = codes + t * code_stride;
-    for (int64_t k = 0; k < whole; ++k) {
-      const float* __restrict bits = table.bits[row[k]];
-      float* __restrict a = acc + 8 * k;
-      for (int i = 0; i < 8; ++i) a[i] += w * bits[i];
+    for (int64_t j = 0; j < nibbles; ++j) {
+      const int v = (row[j >> 1] >> ((j & 1) * 4)) & 15;
+      float* __restrict h = acc + (j * 16 + v) * g_count;
+      for (int g = 0; g < g_count; ++g) h[g] += wf[g];
     }
-    for (int64_t i = 8 * whole; i < num_bits; ++i) {
-      acc[i] += w * table.bits[row[whole]][i - 8 * whole];
-    }
+  }
+  delete[] wf;
+}
+
+void AccumulateValueGroup(const float* weights, int64_t weight_stride,
+                          int group, const float* factors, const uint8_t* codes,
+                          int64_t code_stride, int64_t num_bits, int64_t n,
+                          float* acc) {
+  const int64_t nibbles = Nibbles(num_bits);
+  // Groups of GQA models (1 .. 8 query heads per KV head) get loops the
+  // compiler unrolls and vectorizes; other sizes the generic loop.
+  switch (group) {
+    case 1:
+      return AccumulateNibbles<1>(weights, weight_stride, group, factors, codes,
+                                  code_stride, nibbles, n, acc);
+    case 2:
+      return AccumulateNibbles<2>(weights, weight_stride, group, factors, codes,
+                                  code_stride, nibbles, n, acc);
+    case 4:
+      return AccumulateNibbles<4>(weights, weight_stride, group, factors, codes,
+                                  code_stride, nibbles, n, acc);
+    case 8:
+      return AccumulateNibbles<8>(weights, weight_stride, group, factors, codes,
+                                  code_stride, nibbles, n, acc);
+    default:
+      return AccumulateNibbles<0>(weights, weight_stride, group, factors, codes,
+                                  code_stride, nibbles, n, acc);
   }
 }
 
-void ValueCodeProduct(const float* acc, const float* codebook,
-                      const float* channel_scale, int64_t num_bits,
-                      int64_t dim, int64_t first_channel, int64_t head_dim,
-                      float* out) {
+void ValueGroupProduct(const float* acc, int group, const float* codebook,
+                       const float* channel_scale, int64_t num_bits,
+                       int64_t dim, int64_t first_channel, int64_t head_dim,
+                       float* out) {
+  float* bits = new float[num_bits + 4];
   float* __restrict sum = new float[head_dim];
-  for (int64_t c = 0; c < head_dim; ++c) sum[c] = 0.0f;
-  for (int64_t i = 0; i < num_bits; ++i) {
-    const float* __restrict row = codebook + i * dim + first_channel;
-    const float a = acc[i];
-    for (int64_t c = 0; c < head_dim; ++c) sum[c] += a * row[c];
-  }
-  for (int64_t c = 0; c < head_dim; ++c) {
-    out[c] += channel_scale[first_channel + c] * sum[c];
+  for (int g = 0; g < group; ++g) {
+    // Bit b of nibble j: the sum of the histogram over values with that bit.
+    for (int64_t j = 0; j < Nibbles(num_bits); ++j) {
+      for (int b = 0; b < 4; ++b) {
+        float total = 0.0f;
+        for (int v = 0; v < 16; ++v) {
+          if ((v >> b) & 1) total += acc[(j * 16 + v) * group + g];
+        }
+        bits[4 * j + b] = total;
+      }
+    }
+    for (int64_t c = 0; c < head_dim; ++c) sum[c] = 0.0f;
+    for (int64_t i = 0; i < num_bits; ++i) {
+      const float* __restrict row = codebook + i * dim + first_channel;
+      const float a = bits[i];
+      for (int64_t c = 0; c < head_dim; ++c) sum[c] += a * row[c];
+    }
+    for (int64_t c = 0; c < head_dim; ++c) {
+      out[g * head_dim + c] += channel_scale[first_channel + c] * sum[c];
+    }
   }
   delete[] sum;
+  delete[] bits;
 }
 
 void DenseScores(const float* query, const float* keys, int64_t key_stride,
@@ -324,7 +358,7 @@ void DenseGroupF16(const float* queries, int group, const uint16_t* keys,
 const AttentionKernels kKernels = {
     CVQ_ATTENTION_ISA,   BuildTable,       ScoresFromTable,
     ScoresByDecoding,    ValueAccumulatorFloats,
-    AccumulateValueBits, ValueCodeProduct, DenseScores,
+    AccumulateValueGroup, ValueGroupProduct, DenseScores,
     Softmax,             DenseWeightedSum,       DenseGroupF32,
     DenseGroupF16,
 };

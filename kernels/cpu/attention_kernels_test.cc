@@ -203,22 +203,35 @@ TEST(ValueKernelTest, EveryVariantMatchesDecodeThenWeightedSum) {
     }
     for (const AttentionKernels* kernels : AvailableAttentionKernels()) {
       SCOPED_TRACE(absl::StrCat(kernels->isa, " bits ", num_bits));
-      std::vector<float> acc(kernels->value_accumulator_floats(num_bits), 0.0f);
-      // Two calls, as the cache makes one per page.
-      kernels->accumulate_value_bits(weights.data(), factors.data(),
-                                     codes.data(), stride, num_bits, 20,
-                                     acc.data());
-      kernels->accumulate_value_bits(weights.data() + 20, factors.data() + 20,
-                                     codes.data() + 20 * stride, stride,
-                                     num_bits, n - 20, acc.data());
-      for (int64_t h = 0; h < num_kv_heads; ++h) {
-        std::vector<float> out(head_dim, 0.0f);
-        kernels->value_code_product(acc.data(), codebook.data(),
-                                    channel_scale.data(), num_bits, dim,
-                                    h * head_dim, head_dim, out.data());
-        for (int64_t c = 0; c < head_dim; ++c) {
-          ASSERT_NEAR(out[c], want[h * head_dim + c], 1e-3 * std::sqrt(n * num_bits))
-              << "head " << h << " channel " << c;
+      for (const int group : {1, 3, 4, 8}) {
+        // Query head g weighs the tokens by (g + 1) * weights: rows n apart.
+        std::vector<float> group_weights(group * n);
+        for (int g = 0; g < group; ++g) {
+          for (int64_t t = 0; t < n; ++t) {
+            group_weights[g * n + t] = (g + 1) * weights[t];
+          }
+        }
+        std::vector<float> acc(kernels->value_accumulator_floats(num_bits, group),
+                               0.0f);
+        // Two calls, as the cache makes one per page.
+        kernels->accumulate_value_group(group_weights.data(), n, group,
+                                        factors.data(), codes.data(), stride,
+                                        num_bits, 20, acc.data());
+        kernels->accumulate_value_group(
+            group_weights.data() + 20, n, group, factors.data() + 20,
+            codes.data() + 20 * stride, stride, num_bits, n - 20, acc.data());
+        for (int64_t h = 0; h < num_kv_heads; ++h) {
+          std::vector<float> out(group * head_dim, 0.0f);
+          kernels->value_group_product(acc.data(), group, codebook.data(),
+                                       channel_scale.data(), num_bits, dim,
+                                       h * head_dim, head_dim, out.data());
+          for (int g = 0; g < group; ++g) {
+            for (int64_t c = 0; c < head_dim; ++c) {
+              ASSERT_NEAR(out[g * head_dim + c], (g + 1) * want[h * head_dim + c],
+                          (g + 1) * 1e-3 * std::sqrt(n * num_bits))
+                  << "group " << group << " head " << h << " channel " << c;
+            }
+          }
         }
       }
     }
