@@ -4,7 +4,9 @@
 // defining CVQ_ATTENTION_ISA and CVQ_ATTENTION_TABLE_FN). Everything here
 // has internal linkage and uses no inline function or template of another
 // header that other files also instantiate: such code would be compiled with
-// AVX-512 here and could be the copy the linker keeps for everyone.
+// AVX-512 here and could be the copy the linker keeps for everyone. (Calling
+// functions defined elsewhere, like the softmax reference, is fine: exp
+// bounds it, not the vector width.)
 //
 // Same results as kernels/reference/attention_* up to the order of float
 // sums (reductions are vectorized: see the tests' tolerances).
@@ -16,6 +18,7 @@
 #include <immintrin.h>
 
 #include "kernels/cpu/attention_isa_variants.h"
+#include "kernels/reference/attention_dense_reference.h"
 
 #if !defined(CVQ_ATTENTION_ISA) || !defined(CVQ_ATTENTION_TABLE_FN)
 #error "build through kernels/cpu/BUILD, which defines the ISA macros"
@@ -243,20 +246,6 @@ void DenseScores(const float* query, const float* keys, int64_t key_stride,
   }
 }
 
-void Softmax(float* scores, int64_t n) {
-  float max_score = scores[0];
-  for (int64_t t = 1; t < n; ++t) {
-    max_score = scores[t] > max_score ? scores[t] : max_score;
-  }
-  double sum = 0.0;
-  for (int64_t t = 0; t < n; ++t) {
-    scores[t] = std::exp(scores[t] - max_score);
-    sum += scores[t];
-  }
-  const float inverse = static_cast<float>(1.0 / sum);
-  for (int64_t t = 0; t < n; ++t) scores[t] *= inverse;
-}
-
 void DenseWeightedSum(const float* weights, const float* values,
                       int64_t value_stride, int64_t head_dim, int64_t n,
                       float* out) {
@@ -321,7 +310,7 @@ void DenseGroup(const float* queries, int group, int64_t head_dim, int64_t n,
     }
   }
   for (int g = 0; g < group; ++g) {
-    Softmax(scores + g * n, n);
+    SoftmaxReference(scores + g * n, n);
     for (int64_t c = 0; c < head_dim; ++c) out[g * head_dim + c] = 0.0f;
   }
   for (int64_t t = 0; t < n; ++t) {
@@ -359,7 +348,7 @@ const AttentionKernels kKernels = {
     CVQ_ATTENTION_ISA,   BuildTable,       ScoresFromTable,
     ScoresByDecoding,    ValueAccumulatorFloats,
     AccumulateValueGroup, ValueGroupProduct, DenseScores,
-    Softmax,             DenseWeightedSum,       DenseGroupF32,
+    SoftmaxReference,    DenseWeightedSum,       DenseGroupF32,
     DenseGroupF16,
 };
 
