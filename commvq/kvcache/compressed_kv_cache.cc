@@ -299,6 +299,12 @@ absl::Status CompressedKvCache::EncodeFromWindow(int l, int64_t count) {
   layer.window_values.erase(layer.window_values.begin(),
                             layer.window_values.begin() + count * row);
   layer.window_count -= count;
+  // A long append leaves a large window buffer behind; release it rather
+  // than count (and hold) memory no token uses.
+  if (layer.window_keys.capacity() > 2 * layer.window_keys.size() + 1024) {
+    layer.window_keys.shrink_to_fit();
+    layer.window_values.shrink_to_fit();
+  }
   return absl::OkStatus();
 }
 

@@ -370,6 +370,13 @@ TEST(CompressedKvCacheTest, MemoryIsAccountedByComponent) {
             key->ParameterBytes() + value->ParameterBytes() +
                 3 * 2 * key->ParameterBytes());  // + the planes per layer
   EXPECT_EQ(cache->StoredBytes(), memory.kv_bytes());
+
+  // A long append encodes most of what it brought: the window buffer it
+  // needed is released, not counted.
+  auto long_append = *CompressedKvCache::Create(codecs, options);
+  const std::vector<float> many = Normal(2000 * 128, 15);
+  ASSERT_THAT(AppendTokens(*long_append, many, many, 0, 2000), IsOk());
+  EXPECT_LE(long_append->Memory().window, 3 * 2 * (2 * 10 * 128 + 1024) * 4);
 }
 
 TEST(CompressedKvCacheTest, BatchedDecodeEqualsPerSequenceAttention) {
