@@ -59,15 +59,11 @@ inline float FilterKernel(const KeyFilterArgs& args) {
       const Vec8 s = gb + cross;
       m = s < m ? s : m;
     }
-    // Horizontal minimum in three shuffle steps.
-    typedef int Mask8 __attribute__((vector_size(32)));
-    Vec8 t = __builtin_shuffle(m, Mask8{4, 5, 6, 7, 0, 1, 2, 3});
-    m = t < m ? t : m;
-    t = __builtin_shuffle(m, Mask8{2, 3, 0, 1, 6, 7, 4, 5});
-    m = t < m ? t : m;
-    t = __builtin_shuffle(m, Mask8{1, 0, 3, 2, 5, 4, 7, 6});
-    m = t < m ? t : m;
-    args.row_best[a] = args.fa[a] + m[0];
+    // Horizontal minimum: exact in any order, and once per row only, so
+    // plain lane reads (portable to GCC and clang) cost nothing measurable.
+    float row_min = m[0];
+    for (int lane = 1; lane < 8; ++lane) row_min = std::min(row_min, m[lane]);
+    args.row_best[a] = args.fa[a] + row_min;
     best = std::min(best, args.row_best[a]);
   }
   return best;
