@@ -14,6 +14,8 @@
 #include "commvq/base/status_macros.h"
 #include "commvq/io/atomic_file.h"
 #include "commvq/proto/codebook_file.pb.h"
+#include "google/protobuf/io/coded_stream.h"
+#include "google/protobuf/io/zero_copy_stream_impl_lite.h"
 #include "commvq/quantizer/quantizer_spec.h"
 
 namespace commvq {
@@ -268,9 +270,17 @@ absl::StatusOr<std::string> SerializeCodebookFile(
     AppendTensor(tensor, DType::kU8, {size}, bytes, header, data);
   }
   header.set_data_size(data.size());
+  // Deterministic: protobuf writes map entries (the provenance's extra) in
+  // hash order otherwise, and equal contents must give equal files.
   std::string header_bytes;
-  if (!header.SerializeToString(&header_bytes) ||
-      header_bytes.size() > kMaxCodebookHeaderSize) {
+  bool serialized = false;
+  {
+    google::protobuf::io::StringOutputStream stream(&header_bytes);
+    google::protobuf::io::CodedOutputStream coded(&stream);
+    coded.SetSerializationDeterministic(true);
+    serialized = header.SerializeToCodedStream(&coded);
+  }
+  if (!serialized || header_bytes.size() > kMaxCodebookHeaderSize) {
     return absl::InvalidArgumentError(absl::StrCat(
         "codebook file header does not serialize within ",
         kMaxCodebookHeaderSize, " bytes"));

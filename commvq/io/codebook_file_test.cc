@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "commvq/base/byte_io.h"
 #include "commvq/base/crc32c.h"
 #include "commvq/base/status_matchers.h"
@@ -98,6 +99,22 @@ TEST_F(CodebookFileTest, RoundTripKeepsEverything) {
                        HasSubstr("it has: layer.0.key, layer.0.value")));
   EXPECT_THAT(file.Tensor("nope"),
               StatusIs(absl::StatusCode::kNotFound, HasSubstr("'nope'")));
+}
+
+TEST_F(CodebookFileTest, EqualContentsGiveEqualBytes) {
+  // Enough provenance entries that a hash-ordered map would almost surely
+  // write two copies differently.
+  for (int i = 0; i < 64; ++i) {
+    contents_.provenance.extra[absl::StrCat("key", i)] = absl::StrCat(i);
+  }
+  CVQ_ASSERT_OK_AND_ASSIGN(const std::string first,
+                           SerializeCodebookFile(contents_));
+  for (int copy = 0; copy < 4; ++copy) {
+    CodebookFileContents again = contents_;
+    CVQ_ASSERT_OK_AND_ASSIGN(const std::string bytes,
+                             SerializeCodebookFile(again));
+    EXPECT_EQ(bytes, first) << "copy " << copy;
+  }
 }
 
 TEST_F(CodebookFileTest, OpenMapsTheWrittenFile) {
