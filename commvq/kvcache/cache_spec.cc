@@ -24,7 +24,7 @@ absl::Status BadOption(absl::string_view text, absl::string_view option,
                    "': expected ", expected));
 }
 
-// Applies one cache option (window, page, kernel); false when `key` is not
+// Applies one cache option (window, page, prefill, kernel); false when `key` is not
 // one.
 absl::StatusOr<bool> ApplyCacheOption(absl::string_view text,
                                       absl::string_view key,
@@ -38,6 +38,14 @@ absl::StatusOr<bool> ApplyCacheOption(absl::string_view text,
                        absl::StrCat("an integer >= ", min));
     }
     (key == "window" ? options->window : options->page_tokens) = n;
+    return true;
+  }
+  if (key == "prefill") {
+    if (value != "full" && value != "compressed") {
+      return BadOption(text, absl::StrCat(key, "=", value),
+                       "prefill=full or compressed");
+    }
+    options->full_precision_prefill = value == "full";
     return true;
   }
   if (key == "kernel") {
@@ -80,8 +88,8 @@ absl::StatusOr<CacheSpec> ParseCommvq(absl::string_view text,
                                           &spec.options));
     if (!applied) {
       return BadOption(text, option,
-                       "codebooks=FILE, window=N, page=N, kernel=K or "
-                       "values=QSPEC");
+                       "codebooks=FILE, window=N, page=N, prefill=P, "
+                       "kernel=K or values=QSPEC");
     }
   }
   if (spec.codebooks.empty()) {
@@ -105,7 +113,9 @@ absl::StatusOr<CacheSpec> ParseQuantizers(absl::string_view text) {
     CVQ_ASSIGN_OR_RETURN(const bool applied,
                          ApplyCacheOption(text, kv.first, kv.second,
                                           &spec.options));
-    if (!applied) return BadOption(text, parts[i], "window=N or page=N");
+    if (!applied) {
+      return BadOption(text, parts[i], "window=N, page=N or prefill=P");
+    }
   }
   std::vector<std::pair<std::string, std::string>> kept;
   for (const auto& [key, value] : quantizer.options) {
@@ -211,10 +221,14 @@ absl::StatusOr<std::unique_ptr<KvCache>> MakeKvCache(
 
 absl::string_view CacheSpecHelp() {
   return "KV cache: fp32 | commvq:codebooks=FILE[,window=N][,page=N]"
-         "[,kernel=auto|table|decode][,values=QSPEC] | kivi[:bits=B]"
-         "[,window=N] | QSPEC[;window=N][;page=N] (a data-free registry "
+         "[,prefill=full|compressed][,kernel=auto|table|decode]"
+         "[,values=QSPEC] | kivi[:bits=B][,window=N] | "
+         "QSPEC[;window=N][;page=N][;prefill=P] (a data-free registry "
          "quantizer for keys and values, e.g. int:bits=4;window=0). window: "
-         "full-precision recent tokens (default 128).";
+         "full-precision recent tokens (default 128). prefill=full: the "
+         "tokens of one forward pass (a prompt) stay in full precision for "
+         "its own attention and are encoded at the next append (default "
+         "compressed: encoded at once).";
 }
 
 }  // namespace commvq

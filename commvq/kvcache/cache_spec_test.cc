@@ -31,6 +31,10 @@ TEST(CacheSpecTest, ParsesEveryForm) {
   EXPECT_EQ(commvq->options.window, 0);
   EXPECT_EQ(commvq->options.key_kernel, KeyKernel::kTable);
   EXPECT_EQ(commvq->value_spec, "kivi:mode=value,bits=2");
+  EXPECT_FALSE(commvq->options.full_precision_prefill);
+  auto prefill = ParseCacheSpec("commvq:codebooks=k.cvq,prefill=full");
+  ASSERT_THAT(prefill.status(), IsOk());
+  EXPECT_TRUE(prefill->options.full_precision_prefill);
 
   auto kivi = ParseCacheSpec("kivi:bits=2,window=32");
   ASSERT_THAT(kivi.status(), IsOk());
@@ -44,6 +48,10 @@ TEST(CacheSpecTest, ParsesEveryForm) {
   EXPECT_EQ(generic->value_spec, "int:bits=4");
   EXPECT_EQ(generic->options.window, 0);
   EXPECT_EQ(generic->options.page_tokens, 64);
+  auto kivi_prefill = ParseCacheSpec("kivi:bits=2,prefill=full");
+  ASSERT_THAT(kivi_prefill.status(), IsOk());
+  EXPECT_TRUE(kivi_prefill->options.full_precision_prefill);
+  EXPECT_EQ(kivi_prefill->key_spec, "kivi:bits=2,mode=key");
 }
 
 TEST(CacheSpecTest, RejectsBadSpecsNamingThePart) {
@@ -56,6 +64,9 @@ TEST(CacheSpecTest, RejectsBadSpecsNamingThePart) {
   EXPECT_THAT(ParseCacheSpec("commvq:codebooks=f,kernel=fast").status(),
               StatusIs(absl::StatusCode::kInvalidArgument,
                        HasSubstr("kernel=auto, table or decode")));
+  EXPECT_THAT(ParseCacheSpec("commvq:codebooks=f,prefill=maybe").status(),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("prefill=full or compressed")));
   EXPECT_THAT(ParseCacheSpec("int:bits=4;colour=red").status(),
               StatusIs(absl::StatusCode::kInvalidArgument,
                        HasSubstr("bad option 'colour=red'")));

@@ -231,14 +231,21 @@ absl::Status CompressedKvCache::DoAppend(int l, const float* keys,
                                          int64_t num_tokens) {
   Layer& layer = layers_[l];
   const int64_t row = int64_t{shape().num_kv_heads} * shape().head_dim;
+  const int64_t earlier = layer.window_count;
   layer.window_keys.insert(layer.window_keys.end(), keys,
                            keys + num_tokens * row);
   layer.window_values.insert(layer.window_values.end(), values,
                              values + num_tokens * row);
   layer.window_count += num_tokens;
   GrowRopeTable(length(l));
+  // The oldest whole chunks beyond `window`; with full-precision prefill
+  // only tokens of earlier appends, so the new ones stay exact for the
+  // attention of the forward pass that appends them.
   const int64_t chunk = codecs_->layer(l).chunk_tokens;
-  const int64_t beyond = layer.window_count - options_.window;
+  const int64_t eligible =
+      options_.full_precision_prefill ? earlier : layer.window_count;
+  const int64_t beyond =
+      std::min(layer.window_count - options_.window, eligible);
   if (beyond >= chunk) {
     CVQ_RETURN_IF_ERROR(EncodeFromWindow(l, beyond / chunk * chunk));
   }

@@ -107,6 +107,12 @@ struct CompressedKvCacheOptions {
   // Tokens per page (>= 1), rounded up to a whole number of chunks.
   int64_t page_tokens = 256;
   KeyKernel key_kernel = KeyKernel::kAuto;
+  // Full-precision prefill (docs/METHOD.md section 4: the official runtime
+  // attends over a prompt in full precision and quantizes afterwards): the
+  // tokens of one Append stay in the window until the next Append, which
+  // first encodes what they push beyond `window`. Off: an Append encodes at
+  // once, so a prompt's early queries already see compressed keys.
+  bool full_precision_prefill = false;
   // Null: the kernels SelectedAttentionKernels() picks.
   const AttentionKernels* kernels = nullptr;
   // Not owned, may be null; must outlive the cache.

@@ -320,6 +320,40 @@ TEST(CompressedKvCacheTest, KiviKeepsPartialBlocksInTheWindowAndTruncates) {
   EXPECT_EQ(cache->Memory().codes, 0);
 }
 
+TEST(CompressedKvCacheTest, FullPrecisionPrefillKeepsAnAppendExactUntilTheNext) {
+  const AttentionShape shape = Shape(1, 2, 3, 64, PairLayout::kInterleaved);
+  const auto codecs = Codecs(shape, RandomKeyQuantizer(shape, 31),
+                             RandomValueQuantizer(shape, 2, 32));
+  CompressedKvCacheOptions options;
+  options.window = 8;
+  options.full_precision_prefill = true;
+  auto cache = *CompressedKvCache::Create(codecs, options);
+  const int64_t dim = 2 * 64;
+  const std::vector<float> keys = Normal(60 * dim, 33);
+  const std::vector<float> values = Normal(60 * dim, 34);
+  // A 50-token prompt: all of it in full precision for its own attention.
+  ASSERT_THAT(AppendTokens(*cache, keys, values, 0, 50), IsOk());
+  EXPECT_EQ(cache->encoded_length(0), 0);
+  const std::vector<float> prompt_queries = Normal(3 * shape.num_heads * 64, 35);
+  EXPECT_LT(MaxDifference(*cache,
+                          *Reference(shape, *codecs, keys, values, 50, 0, 0), 0,
+                          prompt_queries, {0, 20, 49}),
+            kTolerance);
+  // The next token (a decode step) first encodes what the prompt pushed
+  // beyond the window: 51 - 8 = 43 tokens; the new one stays exact.
+  ASSERT_THAT(AppendTokens(*cache, keys, values, 50, 1), IsOk());
+  EXPECT_EQ(cache->encoded_length(0), 43);
+  const std::vector<float> query = Normal(shape.num_heads * 64, 36);
+  EXPECT_LT(MaxDifference(*cache,
+                          *Reference(shape, *codecs, keys, values, 51, 43, 43),
+                          0, query, {50}),
+            kTolerance);
+  // Decode steps from then on keep exactly `window` tokens, as without the
+  // option.
+  ASSERT_THAT(AppendTokens(*cache, keys, values, 51, 1), IsOk());
+  EXPECT_EQ(cache->encoded_length(0), 44);
+}
+
 TEST(CompressedKvCacheTest, TruncateThenAppendMatchesTheReference) {
   const AttentionShape shape = Shape(1, 2, 4, 64, PairLayout::kHalf);
   const auto codecs = Codecs(shape, RandomKeyQuantizer(shape, 8),
