@@ -579,6 +579,11 @@ void CompressedKvCache::AttendGroup(int l, const Prepared& prepared, int64_t i,
   float* table = scratch + group * prepared.max_tokens;
   const int64_t page_tokens = page_tokens_[l];
 
+  // KV head kv_head's columns of a [tokens, kv_heads, head_dim] buffer; null
+  // for an empty buffer, whose data() may be null (no offset may be added).
+  const auto head_column = [&](const std::vector<float>& rows) -> const float* {
+    return rows.empty() ? nullptr : rows.data() + int64_t{kv_head} * head_dim;
+  };
   if (codec.key_arrays) {
     const CommvqKeyArrays& arrays = *codec.key_arrays;
     const KeyCodebookArrays codebooks = arrays.head(kv_head);
@@ -615,7 +620,7 @@ void CompressedKvCache::AttendGroup(int l, const Prepared& prepared, int64_t i,
   } else {
     for (int q = 0; q < group; ++q) {
       kernels_.dense_scores(queries + q * head_dim,
-                            prepared.keys.data() + int64_t{kv_head} * head_dim, row,
+                            head_column(prepared.keys), row,
                             head_dim, encoded, scale, scores + q * n);
     }
   }
@@ -623,18 +628,18 @@ void CompressedKvCache::AttendGroup(int l, const Prepared& prepared, int64_t i,
   for (int q = 0; q < group; ++q) {
     float* weights = scores + q * n;
     kernels_.dense_scores(queries + q * head_dim,
-                          prepared.window_keys.data() + int64_t{kv_head} * head_dim,
+                          head_column(prepared.window_keys),
                           row, head_dim, window, scale, weights + encoded);
     kernels_.softmax(weights, n);
     float* head_out = out + q * head_dim;
     std::fill(head_out, head_out + head_dim, 0.0f);
     if (codec.value_params == nullptr) {
       kernels_.dense_weighted_sum(
-          weights, prepared.values.data() + int64_t{kv_head} * head_dim, row,
+          weights, head_column(prepared.values), row,
           head_dim, encoded, head_out);
     }
     kernels_.dense_weighted_sum(
-        weights + encoded, layer.window_values.data() + int64_t{kv_head} * head_dim,
+        weights + encoded, head_column(layer.window_values),
         row, head_dim, window, head_out);
   }
   if (codec.value_params != nullptr) {
