@@ -6,6 +6,7 @@
 #include <cstring>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <utility>
 
@@ -34,6 +35,19 @@ constexpr int64_t kRow = int64_t{kKvHeads} * kHeadDim;
 // default), ~2 bits with 21.
 constexpr int kKeyHalfBits = 6;
 
+// Compute floors (printed per CommVQ row, in ms at --peak-gadds billion f32
+// additions per second, and as the measured phase time over that floor):
+//   keys: a key is the sum of 2R codebook rows (R stages, an a and a b row
+//     each), 2R x head_dim additions per token and KV head, whichever
+//     kernel adds them;
+//   values: one addition of each query head's weight x factor per token and
+//     4-bit group of the Nc code bits (the histogram formulation: Nc / 4
+//     groups x num_heads additions per token).
+struct Floors {
+  double key_adds = 0.0;
+  double value_adds = 0.0;
+};
+
 AttentionShape BenchShape() {
   AttentionShape shape;
   shape.num_layers = 1;
@@ -52,6 +66,9 @@ struct Row {
   double ms = 0.0;
   double kv_bytes_per_token = 0.0;
   std::string key_kernel;
+  // CommVQ rows: the mean phase times of the timed runs and the floors.
+  std::optional<AttendPhaseTimes> phases;
+  Floors floors;
 };
 
 // One method at one context: `attend` runs one decode step on a pool.
@@ -60,12 +77,17 @@ struct Method {
   std::string key_kernel;
   double kv_bytes_per_token = 0.0;
   std::function<absl::Status(ThreadPool*)> attend;
+  // CommVQ: where the cache adds the phase times of each attend.
+  std::shared_ptr<AttendPhaseTimes> phases;
+  Floors floors;
 };
 
-// Median wall time of `repeats` runs after one warm-up, in ms.
+// Median wall time of `repeats` runs after one warm-up, in ms (and the
+// phases' mean times in method.phases).
 absl::StatusOr<double> TimeMs(const Method& method, ThreadPool* pool,
                               int repeats) {
   CVQ_RETURN_IF_ERROR(method.attend(pool));
+  if (method.phases) *method.phases = AttendPhaseTimes();
   std::vector<double> ms;
   for (int r = 0; r < repeats; ++r) {
     const auto start = std::chrono::steady_clock::now();
@@ -73,6 +95,13 @@ absl::StatusOr<double> TimeMs(const Method& method, ThreadPool* pool,
     ms.push_back(std::chrono::duration<double, std::milli>(
                      std::chrono::steady_clock::now() - start)
                      .count());
+  }
+  if (method.phases) {
+    for (double* phase :
+         {&method.phases->prepare_ms, &method.phases->key_ms,
+          &method.phases->softmax_ms, &method.phases->value_ms}) {
+      *phase /= repeats;
+    }
   }
   std::sort(ms.begin(), ms.end());
   return ms[ms.size() / 2];
@@ -134,10 +163,12 @@ absl::StatusOr<Method> CacheMethod(
     std::string name, std::shared_ptr<const CompressedCacheCodecs> codecs,
     KeyKernel key_kernel, int64_t n, const std::vector<float>& query,
     ThreadPool* pool) {
+  auto phases = std::make_shared<AttendPhaseTimes>();
   CompressedKvCacheOptions options;
   options.window = 0;
   options.key_kernel = key_kernel;
   options.pool = pool;
+  options.phase_times = phases.get();
   CVQ_ASSIGN_OR_RETURN(std::shared_ptr<CompressedKvCache> cache,
                        CompressedKvCache::Create(codecs, options));
   const LayerQuantizers& q = codecs->layer(0).quantizers;
@@ -173,6 +204,13 @@ absl::StatusOr<Method> CacheMethod(
   Method method;
   method.name = std::move(name);
   method.key_kernel = cache->KeyKernelName();
+  if (const auto& arrays = codecs->layer(0).key_arrays) {
+    method.phases = phases;
+    method.floors.key_adds =
+        static_cast<double>(n) * kKvHeads * 2 * arrays->stages * kHeadDim;
+    method.floors.value_adds = static_cast<double>(n) * kHeads *
+                               (codecs->layer(0).value_params->num_code_bits / 4);
+  }
   method.kv_bytes_per_token =
       static_cast<double>(cache->StoredBytes()) / static_cast<double>(n);
   auto out = std::make_shared<std::vector<float>>(kHeads * kHeadDim);
@@ -209,6 +247,36 @@ absl::StatusOr<std::shared_ptr<const CompressedCacheCodecs>> KiviCodecs() {
                       std::shared_ptr<const Quantizer>(std::move(value))}});
 }
 
+// The phase fields of a CommVQ row (floors in ms, and each phase's time
+// over its floor), "" for other rows.
+std::string PhaseJson(const Row& r) {
+  if (!r.phases) return "";
+  const AttendPhaseTimes& p = *r.phases;
+  return absl::StrFormat(
+      ", \"prepare_ms\": %.3f, \"key_ms\": %.3f, \"softmax_ms\": %.3f, "
+      "\"value_ms\": %.3f, \"key_floor_ms\": %.3f, \"value_floor_ms\": "
+      "%.3f, \"key_x_floor\": %.2f, \"value_x_floor\": %.2f",
+      p.prepare_ms, p.key_ms, p.softmax_ms, p.value_ms, r.floors.key_adds,
+      r.floors.value_adds, p.key_ms / r.floors.key_adds,
+      p.value_ms / r.floors.value_adds);
+}
+
+std::string RowText(const Row& r) {
+  std::string text = absl::StrFormat(
+      "%-9s context %7d threads %d  %9.3f ms  %8.1f KV bytes/token  %s",
+      r.method, r.context, r.threads, r.ms, r.kv_bytes_per_token,
+      r.key_kernel);
+  if (r.phases) {
+    absl::StrAppendFormat(
+        &text, "  (keys %.1f ms = %.1fx floor, softmax %.1f, values %.1f ms = "
+               "%.1fx floor, prepare %.1f)",
+        r.phases->key_ms, r.phases->key_ms / r.floors.key_adds,
+        r.phases->softmax_ms, r.phases->value_ms,
+        r.phases->value_ms / r.floors.value_adds, r.phases->prepare_ms);
+  }
+  return text;
+}
+
 absl::StatusOr<std::vector<std::string>> Methods(const ParsedFlags& flags) {
   const std::vector<std::string> all = {"fp32", "fp16", "commvq-1",
                                         "commvq-2", "kivi-2"};
@@ -236,6 +304,13 @@ std::vector<FlagDef> BenchAttentionFlags() {
                      "Subset of fp32,fp16,commvq-1,commvq-2,kivi-2."),
           IntFlag("repeats", "Timed runs per row (the median is reported).",
                   "3", 1, 1000),
+          IntFlag("peak-gadds",
+                  "Billion f32 additions per second one thread can do, for "
+                  "the compute floors of CommVQ rows (keys: 2R x head_dim "
+                  "additions per token and KV head; values: num_heads "
+                  "additions per token and 4-bit group of code bits). The "
+                  "default assumes 16 lanes per cycle at 3 GHz.",
+                  "48", 1, 100000),
           BoolFlag("json", "Print the rows as JSON."),
           BoolFlag("help", "Show this command's flags.")};
 }
@@ -260,6 +335,7 @@ absl::Status RunBenchAttention(const ParsedFlags& flags, absl::string_view,
   }
   CVQ_ASSIGN_OR_RETURN(const std::vector<std::string> methods, Methods(flags));
   const int repeats = static_cast<int>(flags.GetInt("repeats"));
+  const double peak_adds_per_ms = 1e6 * flags.GetInt("peak-gadds");
   const AttentionKernels& kernels = SelectedAttentionKernels();
 
   std::vector<float> query(kHeads * kHeadDim);
@@ -291,15 +367,21 @@ absl::Status RunBenchAttention(const ParsedFlags& flags, absl::string_view,
         }
         for (Method& method : runs) {
           CVQ_ASSIGN_OR_RETURN(const double ms, TimeMs(method, &pool, repeats));
-          rows.push_back({method.name, context, thread_count, ms,
-                          method.kv_bytes_per_token, method.key_kernel});
-          if (!flags.Has("json")) {
-            io.out << absl::StrFormat(
-                "%-9s context %7d threads %d  %9.3f ms  %8.1f KV bytes/token  "
-                "%s\n",
-                method.name, context, thread_count, ms,
-                method.kv_bytes_per_token, method.key_kernel);
-          }
+          Row row;
+          row.method = method.name;
+          row.context = context;
+          row.threads = thread_count;
+          row.ms = ms;
+          row.kv_bytes_per_token = method.kv_bytes_per_token;
+          row.key_kernel = method.key_kernel;
+          if (method.phases) row.phases = *method.phases;
+          // Floors at the peak rate, spread over the threads.
+          row.floors.key_adds = method.floors.key_adds / peak_adds_per_ms /
+                                thread_count;
+          row.floors.value_adds = method.floors.value_adds /
+                                  peak_adds_per_ms / thread_count;
+          rows.push_back(row);
+          if (!flags.Has("json")) io.out << RowText(row) << "\n";
         }
         runs.clear();  // frees the caches before the next method
       }
@@ -312,9 +394,9 @@ absl::Status RunBenchAttention(const ParsedFlags& flags, absl::string_view,
       io.out << absl::StrFormat(
           "%s{\"method\": \"%s\", \"context\": %d, \"threads\": %d, "
           "\"ms\": %.3f, \"kv_bytes_per_token\": %.1f, \"key_kernel\": "
-          "\"%s\"}",
+          "\"%s\"%s}",
           i ? ",\n  " : "\n  ", r.method, r.context, r.threads, r.ms,
-          r.kv_bytes_per_token, r.key_kernel);
+          r.kv_bytes_per_token, r.key_kernel, PhaseJson(r));
     }
     io.out << "\n]}\n";
   }

@@ -1,6 +1,7 @@
 #include "commvq/kvcache/compressed_kv_cache.h"
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <cstring>
 #include <numeric>
@@ -22,9 +23,24 @@ namespace {
 // multi-byte load at the end of the page.
 constexpr int64_t kPagePadding = 8;
 
-// Multiply-adds below which a parallel task costs more to schedule than it
-// saves.
-constexpr int64_t kMinWorkPerTask = int64_t{1} << 15;
+// Adds the wall time since the previous lap to a field of the times, when
+// there are times to fill.
+class PhaseTimer {
+ public:
+  explicit PhaseTimer(AttendPhaseTimes* times)
+      : times_(times), last_(std::chrono::steady_clock::now()) {}
+  void Lap(double AttendPhaseTimes::*field) {
+    if (times_ == nullptr) return;
+    const auto now = std::chrono::steady_clock::now();
+    times_->*field +=
+        std::chrono::duration<double, std::milli>(now - last_).count();
+    last_ = now;
+  }
+
+ private:
+  AttendPhaseTimes* const times_;
+  std::chrono::steady_clock::time_point last_;
+};
 
 }  // namespace
 
@@ -454,6 +470,7 @@ absl::Status CompressedKvCache::DoAttend(int l, const float* queries,
   const int64_t row = int64_t{kv_heads} * head_dim;
   const int64_t pairs = rope_.num_pairs();
 
+  PhaseTimer timer(options_.phase_times);
   Prepared prepared;
   prepared.num_queries = static_cast<int64_t>(positions.size());
   prepared.positions = positions.data();
@@ -528,63 +545,80 @@ absl::Status CompressedKvCache::DoAttend(int l, const float* queries,
     }
   }
 
-  const int group = shape().group_size();
-  const int64_t table_floats =
-      keys_on_codes ? codec.key_arrays->floats_per_head() : 0;
-  const int64_t acc_floats =
-      values_on_codes
-          ? kernels_.value_accumulator_floats(codec.value_params->num_code_bits,
-                                              group)
-          : 0;
-  const auto attend_items = [&](int64_t begin, int64_t end) {
-    std::vector<float> scratch(group * prepared.max_tokens +
-                               std::max(table_floats, acc_floats));
-    for (int64_t item = begin; item < end; ++item) {
-      const int64_t i = item / kv_heads;
-      const int g = static_cast<int>(item % kv_heads);
-      AttendGroup(l, prepared, i, g, scratch.data(),
-                  out + (i * num_heads + g * group) * head_dim);
-    }
-  };
-  const int64_t num_items = prepared.num_queries * kv_heads;
-  if (options_.pool == nullptr) {
-    attend_items(0, num_items);
-  } else {
-    const int64_t work = 2 * group * prepared.max_tokens * head_dim;
-    options_.pool->ParallelFor(0, num_items,
-                               std::max<int64_t>(1, kMinWorkPerTask / work),
-                               attend_items);
+  timer.Lap(&AttendPhaseTimes::prepare_ms);
+  for (int64_t i = 0; i < prepared.num_queries; ++i) {
+    AttendQuery(l, prepared, i,
+                out + i * int64_t{num_heads} * head_dim);
   }
   return absl::OkStatus();
 }
 
-void CompressedKvCache::AttendGroup(int l, const Prepared& prepared, int64_t i,
-                                    int kv_head, float* scratch,
+void CompressedKvCache::ParallelItems(
+    int64_t count, const std::function<void(int64_t)>& run) const {
+  const auto run_range = [&](int64_t begin, int64_t end) {
+    for (int64_t item = begin; item < end; ++item) run(item);
+  };
+  if (options_.pool == nullptr) {
+    run_range(0, count);
+  } else {
+    options_.pool->ParallelFor(0, count, 1, run_range);
+  }
+}
+
+void CompressedKvCache::AttendQuery(int l, const Prepared& prepared, int64_t i,
                                     float* out) const {
   const Layer& layer = layers_[l];
   const CompressedCacheCodecs::Layer& codec = codecs_->layer(l);
+  const int num_heads = shape().num_heads;
+  const int kv_heads = shape().num_kv_heads;
   const int group = shape().group_size();
   const int head_dim = shape().head_dim;
-  const int64_t row = int64_t{shape().num_kv_heads} * head_dim;
+  const int64_t row = int64_t{kv_heads} * head_dim;
   const int64_t pairs = rope_.num_pairs();
   const float scale = 1.0f / std::sqrt(static_cast<float>(head_dim));
   const int64_t n = prepared.positions[i] + 1;
   const int64_t encoded = std::min(n, layer.encoded);
   const int64_t window = n - encoded;
-  // The group's query heads are consecutive: [group, head_dim].
-  const float* queries =
-      &prepared.queries[(i * shape().num_heads + kv_head * group) * head_dim];
-  float* scores = scratch;  // [group, n]
-  // The key-score table, then the value accumulator.
-  float* table = scratch + group * prepared.max_tokens;
   const int64_t page_tokens = page_tokens_[l];
+  const float* queries =
+      &prepared.queries[i * int64_t{num_heads} * head_dim];
+  // scores[h * n + t]: the scores, then the weights, of query head h.
+  std::vector<float> scores(int64_t{num_heads} * n);
+  PhaseTimer timer(options_.phase_times);
 
   // KV head kv_head's columns of a [tokens, kv_heads, head_dim] buffer; null
   // for an empty buffer, whose data() may be null (no offset may be added).
-  const auto head_column = [&](const std::vector<float>& rows) -> const float* {
+  const auto head_column = [&](const std::vector<float>& rows,
+                               int kv_head) -> const float* {
     return rows.empty() ? nullptr : rows.data() + int64_t{kv_head} * head_dim;
   };
-  if (codec.key_arrays) {
+
+  // Keys: the encoded tokens' scores, split over (KV head, token chunk)
+  // items so that every thread has work even with few KV heads; chunks are
+  // whole pages.
+  const int64_t num_pages = (encoded + page_tokens - 1) / page_tokens;
+  const int64_t chunks =
+      std::min<int64_t>(num_pages, options_.pool ? options_.pool->num_threads()
+                                                 : 1);
+  const auto key_item = [&](int64_t item) {
+    const int kv_head = static_cast<int>(item / chunks);
+    const int64_t chunk = item % chunks;
+    const int64_t page_begin = num_pages * chunk / chunks;
+    const int64_t page_end = num_pages * (chunk + 1) / chunks;
+    const int64_t begin_token = page_begin * page_tokens;
+    const int64_t end_token = std::min(encoded, page_end * page_tokens);
+    const float* group_queries = queries + int64_t{kv_head} * group * head_dim;
+    float* group_scores = scores.data() + int64_t{kv_head} * group * n;
+    if (!codec.key_arrays) {
+      for (int q = 0; q < group; ++q) {
+        kernels_.dense_scores(
+            group_queries + q * head_dim,
+            head_column(prepared.keys, kv_head) + begin_token * row, row,
+            head_dim, end_token - begin_token, scale,
+            group_scores + q * n + begin_token);
+      }
+      return;
+    }
     const CommvqKeyArrays& arrays = *codec.key_arrays;
     const KeyCodebookArrays codebooks = arrays.head(kv_head);
     const auto page_keys = [&](int64_t begin) {
@@ -600,68 +634,92 @@ void CompressedKvCache::AttendGroup(int l, const Prepared& prepared, int64_t i,
       return keys;
     };
     if (UseTableKernel()) {
+      std::vector<float> table(arrays.floats_per_head());
       for (int q = 0; q < group; ++q) {
-        kernels_.build_key_score_table(codebooks, queries + q * head_dim,
-                                       table);
-        for (int64_t begin = 0; begin < encoded; begin += page_tokens) {
-          kernels_.key_scores_from_table(codebooks, table, page_keys(begin),
-                                         scale, scores + q * n + begin);
+        kernels_.build_key_score_table(codebooks, group_queries + q * head_dim,
+                                       table.data());
+        for (int64_t begin = begin_token; begin < end_token;
+             begin += page_tokens) {
+          kernels_.key_scores_from_table(codebooks, table.data(),
+                                         page_keys(begin), scale,
+                                         group_scores + q * n + begin);
         }
       }
     } else {
       const float* planes =
           arrays.planes.data() + kv_head * arrays.floats_per_head_planes();
-      for (int64_t begin = 0; begin < encoded; begin += page_tokens) {
-        kernels_.key_scores_by_decoding(codebooks, planes, queries, group,
+      for (int64_t begin = begin_token; begin < end_token;
+           begin += page_tokens) {
+        kernels_.key_scores_by_decoding(codebooks, planes, group_queries, group,
                                         page_keys(begin), scale,
-                                        scores + begin, n);
+                                        group_scores + begin, n);
       }
     }
-  } else {
-    for (int q = 0; q < group; ++q) {
-      kernels_.dense_scores(queries + q * head_dim,
-                            head_column(prepared.keys), row,
-                            head_dim, encoded, scale, scores + q * n);
-    }
-  }
+  };
+  if (encoded > 0) ParallelItems(kv_heads * chunks, key_item);
+  timer.Lap(&AttendPhaseTimes::key_ms);
 
-  for (int q = 0; q < group; ++q) {
-    float* weights = scores + q * n;
-    kernels_.dense_scores(queries + q * head_dim,
-                          head_column(prepared.window_keys),
-                          row, head_dim, window, scale, weights + encoded);
+  // Per query head: the window's scores, one softmax over all tokens, and
+  // the values the kernels do not read as codes.
+  ParallelItems(num_heads, [&](int64_t h) {
+    const int kv_head = static_cast<int>(h / group);
+    float* weights = scores.data() + h * n;
+    kernels_.dense_scores(queries + h * head_dim,
+                          head_column(prepared.window_keys, kv_head), row,
+                          head_dim, window, scale, weights + encoded);
     kernels_.softmax(weights, n);
-    float* head_out = out + q * head_dim;
+    float* head_out = out + h * head_dim;
     std::fill(head_out, head_out + head_dim, 0.0f);
     if (codec.value_params == nullptr) {
-      kernels_.dense_weighted_sum(
-          weights, head_column(prepared.values), row,
-          head_dim, encoded, head_out);
+      kernels_.dense_weighted_sum(weights, head_column(prepared.values, kv_head),
+                                  row, head_dim, encoded, head_out);
     }
-    kernels_.dense_weighted_sum(
-        weights + encoded, head_column(layer.window_values),
-        row, head_dim, window, head_out);
+    kernels_.dense_weighted_sum(weights + encoded,
+                                head_column(layer.window_values, kv_head), row,
+                                head_dim, window, head_out);
+  });
+  timer.Lap(&AttendPhaseTimes::softmax_ms);
+  if (codec.value_params != nullptr && encoded > 0) {
+    AttendValueCodes(l, prepared, scores.data(), n, encoded, out);
   }
-  if (codec.value_params != nullptr) {
-    // The encoded values of the whole group at once: the code bits are read
-    // once for all its query heads.
-    const ValueQuantizerParams& params = *codec.value_params;
-    const int64_t num_bits = params.num_code_bits;
-    float* acc = table;
-    std::fill(acc, acc + kernels_.value_accumulator_floats(num_bits, group),
-              0.0f);
+  timer.Lap(&AttendPhaseTimes::value_ms);
+}
+
+void CompressedKvCache::AttendValueCodes(int l, const Prepared& prepared,
+                                         const float* weights, int64_t n,
+                                         int64_t encoded, float* out) const {
+  const Layer& layer = layers_[l];
+  const CompressedCacheCodecs::Layer& codec = codecs_->layer(l);
+  const ValueQuantizerParams& params = *codec.value_params;
+  const int num_heads = shape().num_heads;
+  const int group = shape().group_size();
+  const int head_dim = shape().head_dim;
+  const int64_t num_bits = params.num_code_bits;
+  const int64_t page_tokens = page_tokens_[l];
+  // One accumulator for all query heads: a token's code bits are read once
+  // for all of them. Threads take disjoint ranges of code bytes.
+  std::vector<float> acc(kernels_.value_accumulator_floats(num_bits, num_heads),
+                         0.0f);
+  const int64_t code_bytes = (num_bits + 7) / 8;
+  const int64_t parts = std::min<int64_t>(
+      code_bytes, options_.pool ? options_.pool->num_threads() : 1);
+  ParallelItems(parts, [&](int64_t part) {
     for (int64_t begin = 0; begin < encoded; begin += page_tokens) {
-      kernels_.accumulate_value_group(
-          scores + begin, n, group, &prepared.factors[begin],
+      kernels_.accumulate_values(
+          weights + begin, n, num_heads, &prepared.factors[begin],
           layer.pages[begin / page_tokens].data() + page_layouts_[l].value_codes,
           codec.quantizers.value->layout().code_bytes, num_bits,
-          std::min(page_tokens, encoded - begin), acc);
+          code_bytes * part / parts, code_bytes * (part + 1) / parts,
+          std::min(page_tokens, encoded - begin), acc.data());
     }
-    kernels_.value_group_product(acc, group, params.codebook.data(),
-                                 params.channel_scale.data(), num_bits,
-                                 params.dim, int64_t{kv_head} * head_dim,
-                                 head_dim, out);
-  }
+  });
+  ParallelItems(shape().num_kv_heads, [&](int64_t kv_head) {
+    kernels_.value_product(acc.data(), num_heads,
+                           static_cast<int>(kv_head) * group, group,
+                           params.codebook.data(), params.channel_scale.data(),
+                           num_bits, params.dim, kv_head * head_dim, head_dim,
+                           out + kv_head * group * head_dim);
+  });
 }
 
 absl::Status AttendBatch(absl::Span<const CompressedKvCache* const> caches,

@@ -24,9 +24,11 @@
 // kernel arrays, stored once); AttendBatch runs one decode step of all of
 // them together.
 //
-// Thread safety: as KvCache. Attention is split over (query, KV head) items
-// on the optional pool; each output row is computed by one thread in a fixed
-// order, so results do not depend on the number of threads.
+// Thread safety: as KvCache. Attention runs query by query in phases, each
+// split over the optional pool: key scores over (KV head, page range)
+// items, softmax over query heads, values over KV heads (or code bytes);
+// every output element is computed by one thread in a fixed order, so
+// results do not depend on the number of threads.
 #ifndef COMMVQ_KVCACHE_COMPRESSED_KV_CACHE_H_
 #define COMMVQ_KVCACHE_COMPRESSED_KV_CACHE_H_
 
@@ -101,6 +103,15 @@ enum class KeyKernel {
   kDecode,  // per KV head: decode, rotate, dot with each query head
 };
 
+// Wall time of the phases of Attend, summed over calls: to see where the
+// time goes (commvq bench attention).
+struct AttendPhaseTimes {
+  double prepare_ms = 0.0;  // query / window rotation, side scalars, decoding
+  double key_ms = 0.0;      // scores of the encoded tokens
+  double softmax_ms = 0.0;  // window scores, softmax, dense values
+  double value_ms = 0.0;    // values attended on their codes
+};
+
 struct CompressedKvCacheOptions {
   // Full-precision recent tokens (>= 0).
   int64_t window = 128;
@@ -117,6 +128,9 @@ struct CompressedKvCacheOptions {
   const AttentionKernels* kernels = nullptr;
   // Not owned, may be null; must outlive the cache.
   ThreadPool* pool = nullptr;
+  // Not owned, may be null: every Attend adds its phases' wall times here
+  // (so Attend calls must not run concurrently on the cache while it is set).
+  AttendPhaseTimes* phase_times = nullptr;
 };
 
 // Bytes held, by component (allocated storage, all layers).
@@ -216,9 +230,18 @@ class CompressedKvCache final : public KvCache {
   // Grows the RoPE table to cover positions [0, length).
   void GrowRopeTable(int64_t length);
   PageLayout LayoutOf(int layer) const;
-  // Attention of the query heads of KV head `kv_head` for query i.
-  void AttendGroup(int layer, const Prepared& prepared, int64_t i,
-                   int kv_head, float* scratch, float* out) const;
+  // Attention of every query head of query i (out: [num_heads, head_dim]),
+  // in phases each split over the pool.
+  void AttendQuery(int layer, const Prepared& prepared, int64_t i,
+                   float* out) const;
+  // Adds the value half of the encoded tokens [0, encoded) to `out`, from
+  // the softmax weights [num_heads, n] of one query.
+  void AttendValueCodes(int layer, const Prepared& prepared,
+                        const float* weights, int64_t n, int64_t encoded,
+                        float* out) const;
+  // run(item) for item in [0, count), split over the pool when there is one.
+  void ParallelItems(int64_t count,
+                     const std::function<void(int64_t)>& run) const;
   bool UseTableKernel() const;
 
   const std::shared_ptr<const CompressedCacheCodecs> codecs_;

@@ -1,5 +1,6 @@
 #include "kernels/cpu/attention_kernels.h"
 
+#include <algorithm>
 #include <cstdlib>
 
 #include "absl/strings/str_cat.h"
@@ -12,30 +13,35 @@ namespace commvq {
 namespace {
 
 // The scalar value functions: the references per head, accumulator
-// [group, num_bits].
-int64_t ReferenceValueAccumulatorFloats(int64_t num_bits, int group) {
-  return num_bits * group;
+// [num_heads, num_bits].
+int64_t ReferenceValueAccumulatorFloats(int64_t num_bits, int num_heads) {
+  return num_bits * num_heads;
 }
 
-void ReferenceAccumulateValueGroup(const float* weights, int64_t weight_stride,
-                                   int group, const float* factors,
-                                   const uint8_t* codes, int64_t code_stride,
-                                   int64_t num_bits, int64_t n, float* acc) {
-  for (int g = 0; g < group; ++g) {
-    AccumulateValueBitsReference(weights + g * weight_stride, factors, codes,
-                                 code_stride, num_bits, n, acc + g * num_bits);
+void ReferenceAccumulateValues(const float* weights, int64_t weight_stride,
+                               int num_heads, const float* factors,
+                               const uint8_t* codes, int64_t code_stride,
+                               int64_t num_bits, int64_t byte_begin,
+                               int64_t byte_end, int64_t n, float* acc) {
+  const int64_t first_bit = 8 * byte_begin;
+  const int64_t bits = std::min(8 * byte_end, num_bits) - first_bit;
+  if (bits <= 0) return;
+  for (int h = 0; h < num_heads; ++h) {
+    AccumulateValueBitsReference(weights + h * weight_stride, factors,
+                                 codes + byte_begin, code_stride, bits, n,
+                                 acc + h * num_bits + first_bit);
   }
 }
 
-void ReferenceValueGroupProduct(const float* acc, int group,
-                                const float* codebook,
-                                const float* channel_scale, int64_t num_bits,
-                                int64_t dim, int64_t first_channel,
-                                int64_t head_dim, float* out) {
-  for (int g = 0; g < group; ++g) {
-    ValueCodeProductReference(acc + g * num_bits, codebook, channel_scale,
-                              num_bits, dim, first_channel, head_dim,
-                              out + g * head_dim);
+void ReferenceValueProduct(const float* acc, int, int first_head, int count,
+                           const float* codebook, const float* channel_scale,
+                           int64_t num_bits, int64_t dim,
+                           int64_t first_channel, int64_t head_dim,
+                           float* out) {
+  for (int g = 0; g < count; ++g) {
+    ValueCodeProductReference(acc + (first_head + g) * num_bits, codebook,
+                              channel_scale, num_bits, dim, first_channel,
+                              head_dim, out + g * head_dim);
   }
 }
 
@@ -45,8 +51,8 @@ const AttentionKernels kScalarKernels = {
     KeyScoresFromTableReference,
     KeyScoresByDecodingReference,
     ReferenceValueAccumulatorFloats,
-    ReferenceAccumulateValueGroup,
-    ReferenceValueGroupProduct,
+    ReferenceAccumulateValues,
+    ReferenceValueProduct,
     DenseScoresReference,
     SoftmaxReference,
     DenseWeightedSumReference,

@@ -7,10 +7,10 @@
 // tolerances its tests state).
 //
 // Every function has the signature and meaning of its reference in
-// kernels/reference, except that the value functions serve a query group
-// and their accumulator's layout belongs to the variant: allocate
-// value_accumulator_floats(num_bits, group) zeroed floats, accumulate into
-// them, and hand them to value_group_product of the same table.
+// kernels/reference, except that the value functions serve all query heads
+// of a query and their accumulator's layout belongs to the variant:
+// allocate value_accumulator_floats(num_bits, num_heads) zeroed floats,
+// accumulate into them, and hand them to value_product of the same table.
 #ifndef KERNELS_CPU_ATTENTION_KERNELS_H_
 #define KERNELS_CPU_ATTENTION_KERNELS_H_
 
@@ -35,20 +35,27 @@ struct AttentionKernels {
                                  int num_queries, const PackedKeyCodes& keys,
                                  float scale, float* scores,
                                  int64_t scores_stride);
-  // The value half for the `group` query heads of one KV head at once
-  // (their weights rows weight_stride apart, outputs [group, head_dim]):
-  // the meaning of AccumulateValueBitsReference and ValueCodeProductReference
-  // per head, with an accumulator laid out as the variant likes.
-  int64_t (*value_accumulator_floats)(int64_t num_bits, int group);
-  void (*accumulate_value_group)(const float* weights, int64_t weight_stride,
-                                 int group, const float* factors,
-                                 const uint8_t* codes, int64_t code_stride,
-                                 int64_t num_bits, int64_t n, float* acc);
-  void (*value_group_product)(const float* acc, int group,
-                              const float* codebook,
-                              const float* channel_scale, int64_t num_bits,
-                              int64_t dim, int64_t first_channel,
-                              int64_t head_dim, float* out);
+  // The value half for all `num_heads` query heads of one query at once
+  // (their weights rows weight_stride apart): the meaning of
+  // AccumulateValueBitsReference and ValueCodeProductReference per head,
+  // with an accumulator laid out as the variant likes (the code bits are
+  // shared by every query head: values are quantized jointly over the KV
+  // heads). accumulate_values adds the code bytes [byte_begin, byte_end) of
+  // each token's row; calls on disjoint byte ranges may run concurrently on
+  // one accumulator. value_product adds to out ([count, head_dim]) the
+  // heads [first_head, first_head + count), which all read the channels
+  // [first_channel, first_channel + head_dim) (one KV head's).
+  int64_t (*value_accumulator_floats)(int64_t num_bits, int num_heads);
+  void (*accumulate_values)(const float* weights, int64_t weight_stride,
+                            int num_heads, const float* factors,
+                            const uint8_t* codes, int64_t code_stride,
+                            int64_t num_bits, int64_t byte_begin,
+                            int64_t byte_end, int64_t n, float* acc);
+  void (*value_product)(const float* acc, int num_heads, int first_head,
+                        int count, const float* codebook,
+                        const float* channel_scale, int64_t num_bits,
+                        int64_t dim, int64_t first_channel, int64_t head_dim,
+                        float* out);
   void (*dense_scores)(const float* query, const float* keys,
                        int64_t key_stride, int64_t head_dim, int64_t n,
                        float scale, float* scores);

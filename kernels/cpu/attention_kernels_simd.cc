@@ -151,88 +151,117 @@ void ScoresByDecoding(const KeyCodebookArrays& cb, const float* planes,
 }
 
 // The value accumulator is a histogram per 4-bit group of code bits
-// ("nibble") instead of one slot per bit: acc[(j * 16 + v) * group + g] sums
-// weight x factor of head g over the tokens whose nibble j has value v. A
-// token costs one add per nibble and head (a quarter of one per bit);
-// value_group_product expands nibbles to bits once per call.
-int64_t Nibbles(int64_t num_bits) { return (num_bits + 3) / 4; }
+// ("nibble") of all query heads at once: acc[(j * 16 + v) * padded + h]
+// sums weight x factor of head h over the tokens whose nibble j has value
+// v, heads padded to whole vectors. A token adds one contiguous vector of
+// its heads' weights per nibble (num_heads / 16 AVX-512 adds) instead of
+// one add per bit and head; value_product expands nibbles to bits once.
+// Local, not std::min: see the top of the file.
+int64_t Min(int64_t a, int64_t b) { return a < b ? a : b; }
 
-int64_t ValueAccumulatorFloats(int64_t num_bits, int group) {
-  return Nibbles(num_bits) * 16 * group;
+int64_t PaddedHeads(int num_heads) { return (num_heads + 15) / 16 * 16; }
+
+int64_t ValueAccumulatorFloats(int64_t num_bits, int num_heads) {
+  // Two nibbles per code byte: the last byte's padding bits too.
+  return (num_bits + 7) / 8 * 2 * 16 * PaddedHeads(num_heads);
 }
 
-template <int kGroup>
-void AccumulateNibbles(const float* weights, int64_t weight_stride, int group,
-                       const float* factors, const uint8_t* codes,
-                       int64_t code_stride, int64_t nibbles, int64_t n,
-                       float* acc) {
-  const int g_count = kGroup > 0 ? kGroup : group;
-  float* wf = new float[g_count];
+// Tokens whose weight rows are transposed together, and code bytes whose
+// histograms (kTileBytes * 2 * 16 rows of padded heads: 16 KB for 32
+// heads) stay in L1 while those tokens are added.
+constexpr int64_t kValueBlockTokens = 64;
+constexpr int64_t kValueTileBytes = 4;
+
+// Adds the n transposed weight rows wf ([n, width]) of one block to the
+// histograms of code bytes [byte_begin, byte_end). kWidth: the padded head
+// count when it is a compile-time constant, else 0 (width at run time).
+template <int kWidth>
+void AccumulateTile(const float* wf, int64_t width, const uint8_t* codes,
+                    int64_t code_stride, int64_t byte_begin, int64_t byte_end,
+                    int64_t n, float* acc) {
+  const int64_t w_count = kWidth > 0 ? kWidth : width;
   for (int64_t t = 0; t < n; ++t) {
-    for (int g = 0; g < g_count; ++g) {
-      wf[g] = weights[g * weight_stride + t] * factors[t];
-    }
+    const float* __restrict w = wf + t * w_count;
     const uint8_t* row = codes + t * code_stride;
-    for (int64_t j = 0; j < nibbles; ++j) {
-      const int v = (row[j >> 1] >> ((j & 1) * 4)) & 15;
-      float* __restrict h = acc + (j * 16 + v) * g_count;
-      for (int g = 0; g < g_count; ++g) h[g] += wf[g];
+    for (int64_t b = byte_begin; b < byte_end; ++b) {
+      const uint32_t byte = row[b];
+      float* __restrict lo = acc + (2 * b * 16 + (byte & 15)) * w_count;
+      float* __restrict hi = acc + ((2 * b + 1) * 16 + (byte >> 4)) * w_count;
+      for (int64_t h = 0; h < w_count; ++h) lo[h] += w[h];
+      for (int64_t h = 0; h < w_count; ++h) hi[h] += w[h];
+    }
+  }
+}
+
+void AccumulateValues(const float* weights, int64_t weight_stride,
+                      int num_heads, const float* factors,
+                      const uint8_t* codes, int64_t code_stride, int64_t,
+                      int64_t byte_begin, int64_t byte_end, int64_t n,
+                      float* acc) {
+  const int64_t width = PaddedHeads(num_heads);
+  // Padding heads keep weight 0.
+  float* wf = new float[kValueBlockTokens * width]();
+  for (int64_t t0 = 0; t0 < n; t0 += kValueBlockTokens) {
+    const int64_t count = Min(kValueBlockTokens, n - t0);
+    for (int h = 0; h < num_heads; ++h) {
+      const float* w = weights + h * weight_stride + t0;
+      for (int64_t t = 0; t < count; ++t) {
+        wf[t * width + h] = w[t] * factors[t0 + t];
+      }
+    }
+    const uint8_t* block = codes + t0 * code_stride;
+    for (int64_t b = byte_begin; b < byte_end; b += kValueTileBytes) {
+      const int64_t end = Min(b + kValueTileBytes, byte_end);
+      // Models' head counts padded: 16 (<= 16 heads), 32 (LLaMA-3 8B), 64.
+      switch (width) {
+        case 16:
+          AccumulateTile<16>(wf, width, block, code_stride, b, end, count, acc);
+          break;
+        case 32:
+          AccumulateTile<32>(wf, width, block, code_stride, b, end, count, acc);
+          break;
+        case 64:
+          AccumulateTile<64>(wf, width, block, code_stride, b, end, count, acc);
+          break;
+        default:
+          AccumulateTile<0>(wf, width, block, code_stride, b, end, count, acc);
+      }
     }
   }
   delete[] wf;
 }
 
-void AccumulateValueGroup(const float* weights, int64_t weight_stride,
-                          int group, const float* factors, const uint8_t* codes,
-                          int64_t code_stride, int64_t num_bits, int64_t n,
-                          float* acc) {
-  const int64_t nibbles = Nibbles(num_bits);
-  // Groups of GQA models (1 .. 8 query heads per KV head) get loops the
-  // compiler unrolls and vectorizes; other sizes the generic loop.
-  switch (group) {
-    case 1:
-      return AccumulateNibbles<1>(weights, weight_stride, group, factors, codes,
-                                  code_stride, nibbles, n, acc);
-    case 2:
-      return AccumulateNibbles<2>(weights, weight_stride, group, factors, codes,
-                                  code_stride, nibbles, n, acc);
-    case 4:
-      return AccumulateNibbles<4>(weights, weight_stride, group, factors, codes,
-                                  code_stride, nibbles, n, acc);
-    case 8:
-      return AccumulateNibbles<8>(weights, weight_stride, group, factors, codes,
-                                  code_stride, nibbles, n, acc);
-    default:
-      return AccumulateNibbles<0>(weights, weight_stride, group, factors, codes,
-                                  code_stride, nibbles, n, acc);
-  }
-}
-
-void ValueGroupProduct(const float* acc, int group, const float* codebook,
-                       const float* channel_scale, int64_t num_bits,
-                       int64_t dim, int64_t first_channel, int64_t head_dim,
-                       float* out) {
-  float* bits = new float[num_bits + 4];
-  float* __restrict sum = new float[head_dim];
-  for (int g = 0; g < group; ++g) {
-    // Bit b of nibble j: the sum of the histogram over values with that bit.
-    for (int64_t j = 0; j < Nibbles(num_bits); ++j) {
-      for (int b = 0; b < 4; ++b) {
-        float total = 0.0f;
-        for (int v = 0; v < 16; ++v) {
-          if ((v >> b) & 1) total += acc[(j * 16 + v) * group + g];
-        }
-        bits[4 * j + b] = total;
+void ValueProduct(const float* acc, int num_heads, int first_head, int count,
+                  const float* codebook, const float* channel_scale,
+                  int64_t num_bits, int64_t dim, int64_t first_channel,
+                  int64_t head_dim, float* out) {
+  const int64_t width = PaddedHeads(num_heads);
+  // bits[i * count + g]: bit i's accumulated weight for head first_head + g,
+  // the sum of nibble i / 4's histogram over the values with that bit.
+  float* bits = new float[num_bits * count];
+  float* __restrict sum = new float[count * head_dim]();
+  for (int64_t i = 0; i < num_bits; ++i) {
+    const float* histogram = acc + (i / 4) * 16 * width + first_head;
+    for (int g = 0; g < count; ++g) {
+      float total = 0.0f;
+      for (int v = 0; v < 16; ++v) {
+        if ((v >> (i % 4)) & 1) total += histogram[v * width + g];
       }
+      bits[i * count + g] = total;
     }
-    for (int64_t c = 0; c < head_dim; ++c) sum[c] = 0.0f;
-    for (int64_t i = 0; i < num_bits; ++i) {
-      const float* __restrict row = codebook + i * dim + first_channel;
-      const float a = bits[i];
-      for (int64_t c = 0; c < head_dim; ++c) sum[c] += a * row[c];
+  }
+  for (int64_t i = 0; i < num_bits; ++i) {
+    const float* __restrict row = codebook + i * dim + first_channel;
+    for (int g = 0; g < count; ++g) {
+      const float a = bits[i * count + g];
+      float* __restrict s = sum + g * head_dim;
+      for (int64_t c = 0; c < head_dim; ++c) s[c] += a * row[c];
     }
+  }
+  for (int g = 0; g < count; ++g) {
     for (int64_t c = 0; c < head_dim; ++c) {
-      out[g * head_dim + c] += channel_scale[first_channel + c] * sum[c];
+      out[g * head_dim + c] +=
+          channel_scale[first_channel + c] * sum[g * head_dim + c];
     }
   }
   delete[] sum;
@@ -347,7 +376,7 @@ void DenseGroupF16(const float* queries, int group, const uint16_t* keys,
 const AttentionKernels kKernels = {
     CVQ_ATTENTION_ISA,   BuildTable,       ScoresFromTable,
     ScoresByDecoding,    ValueAccumulatorFloats,
-    AccumulateValueGroup, ValueGroupProduct, DenseScores,
+    AccumulateValues,    ValueProduct,     DenseScores,
     SoftmaxReference,    DenseWeightedSum,       DenseGroupF32,
     DenseGroupF16,
 };

@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <string>
 #include <tuple>
+#include <utility>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -203,33 +204,45 @@ TEST(ValueKernelTest, EveryVariantMatchesDecodeThenWeightedSum) {
     }
     for (const AttentionKernels* kernels : AvailableAttentionKernels()) {
       SCOPED_TRACE(absl::StrCat(kernels->isa, " bits ", num_bits));
-      for (const int group : {1, 3, 4, 8}) {
-        // Query head g weighs the tokens by (g + 1) * weights: rows n apart.
-        std::vector<float> group_weights(group * n);
-        for (int g = 0; g < group; ++g) {
+      // Query heads per KV head (GQA ratios), and so all query heads.
+      for (const int group : {1, 3, 4, 8, 16, 20}) {
+        const int num_heads = static_cast<int>(num_kv_heads) * group;
+        // Query head k weighs the tokens by (k + 1) * weights: rows n apart.
+        std::vector<float> head_weights(num_heads * n);
+        for (int k = 0; k < num_heads; ++k) {
           for (int64_t t = 0; t < n; ++t) {
-            group_weights[g * n + t] = (g + 1) * weights[t];
+            head_weights[k * n + t] = (k + 1) * weights[t];
           }
         }
-        std::vector<float> acc(kernels->value_accumulator_floats(num_bits, group),
-                               0.0f);
-        // Two calls, as the cache makes one per page.
-        kernels->accumulate_value_group(group_weights.data(), n, group,
-                                        factors.data(), codes.data(), stride,
-                                        num_bits, 20, acc.data());
-        kernels->accumulate_value_group(
-            group_weights.data() + 20, n, group, factors.data() + 20,
-            codes.data() + 20 * stride, stride, num_bits, n - 20, acc.data());
+        std::vector<float> acc(
+            kernels->value_accumulator_floats(num_bits, num_heads), 0.0f);
+        // Tokens in two calls, as the cache makes one per page, and code
+        // bytes in two ranges, as the cache splits them over threads.
+        for (const auto& [first_byte, end_byte] :
+             {std::pair<int64_t, int64_t>{0, 5}, {5, stride}}) {
+          kernels->accumulate_values(head_weights.data(), n, num_heads,
+                                     factors.data(), codes.data(), stride,
+                                     num_bits, first_byte, end_byte, 20,
+                                     acc.data());
+          kernels->accumulate_values(head_weights.data() + 20, n, num_heads,
+                                     factors.data() + 20,
+                                     codes.data() + 20 * stride, stride,
+                                     num_bits, first_byte, end_byte, n - 20,
+                                     acc.data());
+        }
         for (int64_t h = 0; h < num_kv_heads; ++h) {
           std::vector<float> out(group * head_dim, 0.0f);
-          kernels->value_group_product(acc.data(), group, codebook.data(),
-                                       channel_scale.data(), num_bits, dim,
-                                       h * head_dim, head_dim, out.data());
+          kernels->value_product(acc.data(), num_heads,
+                                 static_cast<int>(h) * group, group,
+                                 codebook.data(), channel_scale.data(),
+                                 num_bits, dim, h * head_dim, head_dim,
+                                 out.data());
           for (int g = 0; g < group; ++g) {
+            const int k = static_cast<int>(h) * group + g;
             for (int64_t c = 0; c < head_dim; ++c) {
-              ASSERT_NEAR(out[g * head_dim + c], (g + 1) * want[h * head_dim + c],
-                          (g + 1) * 1e-3 * std::sqrt(n * num_bits))
-                  << "group " << group << " head " << h << " channel " << c;
+              ASSERT_NEAR(out[g * head_dim + c], (k + 1) * want[h * head_dim + c],
+                          (k + 1) * 1e-3 * std::sqrt(n * num_bits))
+                  << "group " << group << " head " << k << " channel " << c;
             }
           }
         }
