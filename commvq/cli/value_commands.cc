@@ -25,15 +25,23 @@ namespace {
 // The benchmark's shape: d = 8 KV heads x 128 = 1024, as LLaMA-3.1-8B.
 constexpr int64_t kBenchHeads = 8;
 constexpr int64_t kBenchHeadDim = 128;
+// train-values --attention_loss_weight: TODO measured below.
+constexpr char kDefaultAttentionWeight[] = "0";
 
-absl::StatusOr<double> ParseRate(const ParsedFlags& flags) {
-  const std::string text = GetStringOr(flags, "lr", "0.001");
-  double rate = 0.0;
-  if (!absl::SimpleAtod(text, &rate) || !(rate > 0.0)) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("--lr is '", text, "': expected a number > 0"));
+// The number of flag `name` (default `fallback`): > 0 when `positive`,
+// else >= 0.
+absl::StatusOr<double> ParseNumber(const ParsedFlags& flags,
+                                   const std::string& name,
+                                   const std::string& fallback, bool positive) {
+  const std::string text = GetStringOr(flags, name, fallback);
+  double value = 0.0;
+  if (!absl::SimpleAtod(text, &value) ||
+      !(positive ? value > 0.0 : value >= 0.0)) {
+    return absl::InvalidArgumentError(absl::StrCat("--", name, " is '", text,
+                                                   "': expected a number ",
+                                                   positive ? "> 0" : ">= 0"));
   }
-  return rate;
+  return value;
 }
 
 // The mlp settings shared by train-values and the benchmark.
@@ -42,7 +50,8 @@ absl::Status ReadMlpFlags(const ParsedFlags& flags, ValueMlpTrainOptions* mlp) {
   mlp->epochs = static_cast<int>(flags.GetInt("epochs"));
   mlp->distill_epochs = static_cast<int>(flags.GetInt("distill_epochs"));
   mlp->batch = flags.GetInt("batch");
-  CVQ_ASSIGN_OR_RETURN(mlp->learning_rate, ParseRate(flags));
+  CVQ_ASSIGN_OR_RETURN(mlp->learning_rate,
+                       ParseNumber(flags, "lr", "0.001", true));
   return absl::OkStatus();
 }
 
@@ -113,7 +122,18 @@ std::vector<FlagDef> TrainValuesFlags() {
               1024),
       StringFlag("out", "FILE",
                  "Codebook file to write; an existing one (train-keys) "
-                 "keeps its contents and gains layer.<i>.value.")};
+                 "keeps its contents and gains layer.<i>.value."),
+      StringFlag("attention_loss_weight", "W",
+                 "mlp: weight of the attention-output error (real queries "
+                 "and keys of the dump) beside the reconstruction MSE; 0 = "
+                 "off.",
+                 kDefaultAttentionWeight),
+      IntFlag("attention_blocks",
+              "mlp: blocks of consecutive tokens for "
+              "the attention-output error.",
+              "16", 1, 1 << 20),
+      IntFlag("attention_window", "mlp: tokens per attention block.", "32", 1,
+              1 << 16)};
   for (FlagDef& def : MlpFlags("0")) flags.push_back(std::move(def));
   flags.push_back(BoolFlag("help", "Show this command's flags."));
   return flags;
@@ -134,6 +154,11 @@ absl::Status RunTrainValues(const ParsedFlags& flags, absl::string_view,
   train.search.restarts = static_cast<int>(flags.GetInt("restarts"));
   train.seed = static_cast<uint64_t>(flags.GetInt("seed"));
   CVQ_RETURN_IF_ERROR(ReadMlpFlags(flags, &train.mlp));
+  CVQ_ASSIGN_OR_RETURN(train.mlp.attention_weight,
+                       ParseNumber(flags, "attention_loss_weight",
+                                   kDefaultAttentionWeight, false));
+  options.attention_blocks = flags.GetInt("attention_blocks");
+  options.attention_window = flags.GetInt("attention_window");
   options.max_samples = flags.GetInt("samples");
   CVQ_ASSIGN_OR_RETURN(options.layers, GetIntList(flags, "layers"));
   ThreadPool pool(flags.Has("threads")

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <numeric>
 #include <optional>
 #include <utility>
 
@@ -12,9 +13,11 @@
 #include "commvq/base/status_macros.h"
 #include "commvq/io/codebook_file.h"
 #include "commvq/io/safetensors.h"
+#include "commvq/kvcache/rope.h"
 #include "commvq/quantizer/commvq_value/codebook_fit.h"
 #include "commvq/quantizer/commvq_value/commvq_value_quantizer.h"
 #include "commvq/quantizer/commvq_value/mlp_encode.h"
+#include "training/value/value_attention_blocks.h"
 
 namespace commvq {
 namespace {
@@ -81,6 +84,78 @@ absl::StatusOr<std::vector<float>> ReadHalfRows(
   return out;
 }
 
+absl::StatusOr<double> MetaDouble(const SafetensorsFile& dump,
+                                  const std::string& path,
+                                  const std::string& key) {
+  double value = 0.0;
+  if (!absl::SimpleAtod(Meta(dump, key), &value)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("train values: KV dump ", path, ": metadata '", key,
+                     "' is missing or not a number"));
+  }
+  return value;
+}
+
+PairLayout DumpPairLayout(const SafetensorsFile& dump) {
+  const std::string layout = Meta(dump, "pair_layout");
+  return layout == "half"          ? PairLayout::kHalf
+         : layout == "interleaved" ? PairLayout::kInterleaved
+                                   : PairLayout::kUnspecified;
+}
+
+// The model's RoPE from the dump's metadata.
+absl::StatusOr<Rope> DumpRope(const SafetensorsFile& dump,
+                              const std::string& path, int64_t head_dim) {
+  CVQ_ASSIGN_OR_RETURN(const double theta,
+                       MetaDouble(dump, path, "rope_theta"));
+  absl::StatusOr<Rope> rope =
+      Rope::Create(static_cast<int>(head_dim), theta, DumpPairLayout(dump));
+  if (!rope.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "train values: KV dump ", path, ": ", rope.status().message()));
+  }
+  return rope;
+}
+
+// The attention blocks of one layer (values: its [tokens, KVH, D] tensor).
+absl::StatusOr<ValueAttentionData> ReadAttentionBlocks(
+    const SafetensorsFile& dump, const std::string& path, int layer,
+    const SafetensorsTensor& values, int64_t num_heads, const Rope& rope,
+    const TrainValuesFileOptions& options) {
+  const int64_t tokens = values.shape[0];
+  const int64_t kv_heads = values.shape[1];
+  const int64_t head_dim = values.shape[2];
+  CVQ_ASSIGN_OR_RETURN(const SafetensorsTensor* queries,
+                       dump.Find(absl::StrCat("layers.", layer, ".queries")));
+  CVQ_ASSIGN_OR_RETURN(const SafetensorsTensor* keys,
+                       dump.Find(absl::StrCat("layers.", layer, ".keys")));
+  if (queries->shape != Shape{tokens, num_heads, head_dim} ||
+      keys->shape != values.shape) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("train values: KV dump ", path, ": layer ", layer,
+                     " queries or keys are not [", tokens, ", ", num_heads,
+                     " or ", kv_heads, ", ", head_dim, "]"));
+  }
+  const std::vector<int64_t> starts = EvenBlockStarts(
+      tokens, options.attention_window, options.attention_blocks);
+  if (starts.empty()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "train values: attention window ", options.attention_window,
+        " is longer than the dump's ", tokens, " tokens"));
+  }
+  std::vector<int64_t> rows(tokens);
+  std::iota(rows.begin(), rows.end(), 0);
+  CVQ_ASSIGN_OR_RETURN(const std::vector<float> q,
+                       ReadHalfRows(*queries, rows, num_heads * head_dim));
+  CVQ_ASSIGN_OR_RETURN(const std::vector<float> k,
+                       ReadHalfRows(*keys, rows, kv_heads * head_dim));
+  CVQ_ASSIGN_OR_RETURN(const std::vector<float> v,
+                       ReadHalfRows(values, rows, kv_heads * head_dim));
+  return BuildValueAttentionData(q.data(), k.data(), v.data(), tokens,
+                                 num_heads, kv_heads, rope, starts,
+                                 options.attention_window, options.train.pool);
+}
+
 }  // namespace
 
 std::string TrainedValueSpec(int64_t num_kv_heads,
@@ -143,6 +218,17 @@ absl::StatusOr<std::unique_ptr<Quantizer>> TrainCommvqValueLayer(
   params.codebook = std::move(search.codebook);
   if (mlp) {
     ValueMlpTrainOptions train = options.mlp;
+    std::optional<ValueAttentionData> attention;
+    if (options.attention != nullptr && train.attention_weight > 0.0) {
+      attention = *options.attention;
+      if (attention->dim() != dim) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("train values: attention blocks of dim ",
+                         attention->dim(), " for values of dim ", dim));
+      }
+      PrescaleValueAttention(params.channel_scale, &*attention);
+      train.attention = &*attention;
+    }
     train.seed = options.seed;
     train.pool = options.pool;
     train.progress = [&](double f) {
@@ -216,6 +302,18 @@ absl::Status TrainValuesFromDump(const std::string& dump_path,
   }
 
   const int64_t dim = num_kv_heads * head_dim;
+  const bool attend = options.train.encoder == "mlp" &&
+                      options.train.mlp.attention_weight > 0.0;
+  std::optional<Rope> rope;
+  if (attend) {
+    if (options.attention_blocks < 1 || options.attention_window < 1) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("train values: ", options.attention_blocks,
+                       " attention blocks of window ", options.attention_window,
+                       ": expected >= 1 of each"));
+    }
+    CVQ_ASSIGN_OR_RETURN(rope, DumpRope(dump, dump_path, head_dim));
+  }
   std::vector<std::unique_ptr<Quantizer>> trained;
   int64_t num_samples = 0;
   for (size_t l = 0; l < layers.size(); ++l) {
@@ -237,6 +335,13 @@ absl::Status TrainValuesFromDump(const std::string& dump_path,
                          ReadHalfRows(*tensor, rows, dim));
     num_samples = n;
     TrainValuesOptions train = options.train;
+    std::optional<ValueAttentionData> attention;
+    if (attend) {
+      CVQ_ASSIGN_OR_RETURN(
+          attention, ReadAttentionBlocks(dump, dump_path, layers[l], *tensor,
+                                         num_heads, *rope, options));
+      train.attention = &*attention;
+    }
     train.progress = [&](double f) {
       if (options.progress) {
         options.progress((static_cast<double>(l) + f) /
@@ -282,23 +387,15 @@ absl::Status TrainValuesFromDump(const std::string& dump_path,
       contents.tensors.push_back({t.name, view});
     }
   } else {
-    double rope_theta = 0.0;
-    if (!absl::SimpleAtod(Meta(dump, "rope_theta"), &rope_theta)) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("train values: KV dump ", dump_path,
-                       ": metadata 'rope_theta' is missing or not a number"));
-    }
-    const std::string layout = Meta(dump, "pair_layout");
+    CVQ_ASSIGN_OR_RETURN(const double rope_theta,
+                         MetaDouble(dump, dump_path, "rope_theta"));
     contents.model.model_name = Meta(dump, "model");
     contents.model.num_layers = static_cast<int32_t>(num_layers);
     contents.model.num_heads = static_cast<int32_t>(num_heads);
     contents.model.num_kv_heads = static_cast<int32_t>(num_kv_heads);
     contents.model.head_dim = static_cast<int32_t>(head_dim);
     contents.model.rope_theta = rope_theta;
-    contents.model.pair_layout = layout == "half" ? PairLayout::kHalf
-                                 : layout == "interleaved"
-                                     ? PairLayout::kInterleaved
-                                     : PairLayout::kUnspecified;
+    contents.model.pair_layout = DumpPairLayout(dump);
     contents.provenance.trainer = std::string(kTrainer);
     contents.provenance.seed = options.train.seed;
     contents.provenance.num_samples = num_samples;
@@ -310,6 +407,12 @@ absl::Status TrainValuesFromDump(const std::string& dump_path,
   extra["value_bits"] = absl::StrCat(options.train.bits);
   extra["value_encoder"] = options.train.encoder;
   extra["value_iterations"] = absl::StrCat(options.train.iterations);
+  if (attend) {
+    extra["value_attention_loss"] =
+        absl::StrCat("weight=", options.train.mlp.attention_weight,
+                     ",blocks=", options.attention_blocks,
+                     ",window=", options.attention_window);
+  }
   extra["value_seed"] = absl::StrCat(options.train.seed);
   extra["value_num_samples"] = absl::StrCat(num_samples);
   extra["value_calibration_data"] =

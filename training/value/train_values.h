@@ -21,6 +21,7 @@
 #include "absl/status/statusor.h"
 #include "commvq/quantizer/commvq_value/search_encode.h"
 #include "commvq/quantizer/quantizer.h"
+#include "training/value/value_attention_loss.h"
 #include "training/value/value_mlp_train.h"
 
 namespace commvq {
@@ -33,8 +34,13 @@ struct TrainValuesOptions {
   int iterations = 6;              // least-squares / search rounds
   double ridge = 1e-3;             // of the least squares
   ValueSearchOptions search;       // the quantizer's search encoder
-  // encoder=mlp only; its seed and pool are set from the fields below.
+  // encoder=mlp only; its seed, pool and attention blocks are set from the
+  // fields below.
   ValueMlpTrainOptions mlp;
+  // encoder=mlp with mlp.attention_weight > 0: the blocks of the
+  // attention-output term (not prescaled; not owned). They are prescaled by
+  // the layer's channel scale before training.
+  const ValueAttentionData* attention = nullptr;
   uint64_t seed = 0;
   ThreadPool* pool = nullptr;  // not owned; results do not depend on it
   std::function<void(double)> progress;
@@ -55,6 +61,12 @@ struct TrainValuesFileOptions {
   TrainValuesOptions train;
   // Tokens used per layer, evenly spaced over the dump; 0 = all.
   int64_t max_samples = 0;
+  // The attention-output term (train.mlp.attention_weight > 0, encoder=mlp):
+  // this many blocks of `attention_window` consecutive tokens, spread evenly
+  // over the dump, with the dump's queries and keys
+  // (value_attention_blocks.h).
+  int64_t attention_blocks = 16;
+  int64_t attention_window = 32;
   // Layers to train; empty = all layers of the dump.
   std::vector<int> layers;
   // Completed fraction of all requested layers, in [0, 1].

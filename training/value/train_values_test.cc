@@ -3,7 +3,6 @@
 #include <cmath>
 #include <cstdint>
 #include <cstdlib>
-#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -15,11 +14,11 @@
 #include "commvq/base/status_matchers.h"
 #include "commvq/base/thread_pool.h"
 #include "commvq/io/codebook_file.h"
-#include "commvq/io/safetensors.h"
 #include "commvq/quantizer/commvq_value/commvq_value_quantizer.h"
 #include "commvq/registry/registry.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "training/kv_dump_test_util.h"
 
 namespace commvq {
 namespace {
@@ -52,34 +51,29 @@ std::vector<float> LayerValues(int layer) {
   return v;
 }
 
-// A KV dump of kLayers layers (values only matter; keys and queries zero).
+// A KV dump of kLayers layers with these values and random queries and
+// keys (6 query heads).
 std::string WriteDump() {
   const std::string path = TempPath("dump.safetensors");
-  std::vector<std::vector<uint16_t>> storage;
-  std::vector<NamedTensor> tensors;
-  for (int layer = 0; layer < kLayers; ++layer) {
-    const std::vector<float> values = LayerValues(layer);
-    std::vector<uint16_t> halves(values.size());
-    FloatsToHalves(values, absl::MakeSpan(halves));
-    storage.push_back(std::move(halves));
-  }
-  for (int layer = 0; layer < kLayers; ++layer) {
-    tensors.push_back({absl::StrCat("layers.", layer, ".values"),
-                       TensorView(storage[layer].data(), DType::kF16,
-                                  {kTokens, kHeads, kHeadDim})});
-  }
-  const std::map<std::string, std::string> metadata = {
-      {"format", "commvq-kv-dump-1"},
-      {"model", "test"},
-      {"num_layers", "2"},
-      {"num_heads", "6"},
-      {"num_kv_heads", "3"},
-      {"head_dim", "8"},
-      {"rope_theta", "10000"},
-      {"pair_layout", "half"},
-      {"tokens", "160"},
-      {"text_crc32c", "abc"}};
-  EXPECT_THAT(WriteSafetensors(path, tensors, metadata), IsOk());
+  testing::TestDumpShape shape;
+  shape.num_layers = kLayers;
+  shape.tokens = kTokens;
+  shape.num_heads = 2 * kHeads;
+  shape.num_kv_heads = kHeads;
+  shape.head_dim = kHeadDim;
+  shape.pair_layout = "half";
+  EXPECT_THAT(testing::WriteTestKvDump(
+                  path, shape,
+                  [](int layer, const std::string& kind) {
+                    if (kind == "values") return LayerValues(layer);
+                    const int64_t heads =
+                        kind == "queries" ? 2 * kHeads : kHeads;
+                    std::vector<float> x(kTokens * heads * kHeadDim);
+                    Rng rng(kind == "queries" ? 200 + layer : 300 + layer);
+                    rng.FillNormal(absl::MakeSpan(x), 0.0f, 1.0f);
+                    return x;
+                  }),
+              IsOk());
   return path;
 }
 
@@ -184,6 +178,35 @@ TEST(TrainValuesFromDumpTest, AddsToAnExistingFileKeepingEverythingElse) {
   CVQ_ASSERT_OK_AND_ASSIGN(auto value, file.LoadQuantizer("layer.1.value"));
   std::vector<float> values = LayerValues(1);
   EXPECT_LT(RelativeError(*value, values), 0.3);
+}
+
+TEST(TrainValuesFromDumpTest, MlpWithTheAttentionOutputTerm) {
+  const std::string dump = WriteDump();
+  const std::string out = TempPath("attention.cvqcb");
+  TrainValuesFileOptions options;
+  options.layers = {0};
+  options.train.encoder = "mlp";
+  options.train.iterations = 2;
+  options.train.mlp.distill_epochs = 1;
+  options.train.mlp.epochs = 2;
+  options.train.mlp.attention_weight = 1.0;
+  options.attention_blocks = 3;
+  options.attention_window = 16;
+  ASSERT_THAT(TrainValuesFromDump(dump, options, out), IsOk());
+  CVQ_ASSERT_OK_AND_ASSIGN(const CodebookFile file, CodebookFile::Open(out));
+  EXPECT_EQ(file.provenance().extra.at("value_attention_loss"),
+            "weight=1,blocks=3,window=16");
+  CVQ_ASSERT_OK_AND_ASSIGN(auto value, file.LoadQuantizer("layer.0.value"));
+  EXPECT_LT(RelativeError(*value, LayerValues(0)), 0.3);
+
+  options.attention_window = kTokens + 1;
+  EXPECT_THAT(TrainValuesFromDump(dump, options, out),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("attention window 161 is longer")));
+  options.attention_blocks = 0;
+  EXPECT_THAT(TrainValuesFromDump(dump, options, out),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("0 attention blocks")));
 }
 
 TEST(TrainValuesFromDumpTest, ErrorsNameTheProblem) {

@@ -89,25 +89,49 @@ void ValueMlpBackward(const ValueEncoderWeights& w, int64_t dim,
   }
 }
 
-double GumbelReconstructionLoss(const float* logits, const float* noise,
-                                double tau, bool hard, const float* codebook,
-                                int64_t num_code_bits, int64_t dim,
-                                const float* x, double weight, float* dlogits) {
-  const int64_t groups = num_code_bits / 2;
-  std::vector<double> soft(4 * groups);
-  std::vector<double> y(4 * groups);
-  std::vector<double> s(num_code_bits, 0.0);
-  for (int64_t g = 0; g < groups; ++g) {
+void GumbelBits(const float* logits, const float* noise, double tau, bool hard,
+                int64_t num_code_bits, double* soft, double* s) {
+  for (int64_t g = 0; g < num_code_bits / 2; ++g) {
     float z[4];
     for (int k = 0; k < 4; ++k) z[k] = logits[4 * g + k] + noise[4 * g + k];
     Softmax4(z, tau, &soft[4 * g]);
     const int best = ArgmaxCategory(z);
+    s[2 * g] = 0.0;
+    s[2 * g + 1] = 0.0;
     for (int k = 0; k < 4; ++k) {
-      y[4 * g + k] = hard ? (k == best ? 1.0 : 0.0) : soft[4 * g + k];
-      s[2 * g] += y[4 * g + k] * kValueCategoryBits[k][0];
-      s[2 * g + 1] += y[4 * g + k] * kValueCategoryBits[k][1];
+      const double y = hard ? (k == best ? 1.0 : 0.0) : soft[4 * g + k];
+      s[2 * g] += y * kValueCategoryBits[k][0];
+      s[2 * g + 1] += y * kValueCategoryBits[k][1];
     }
   }
+}
+
+void GumbelBitsBackward(const double* soft, const double* ds, double tau,
+                        int64_t num_code_bits, float* dlogits) {
+  // dy_k = sum_b bits[k][b] ds_{2g+b}; softmax: dz_k = p_k (dy_k - sum_j p_j
+  // dy_j) / tau.
+  for (int64_t g = 0; g < num_code_bits / 2; ++g) {
+    double dy[4];
+    double mean = 0.0;
+    for (int k = 0; k < 4; ++k) {
+      dy[k] = kValueCategoryBits[k][0] * ds[2 * g] +
+              kValueCategoryBits[k][1] * ds[2 * g + 1];
+      mean += soft[4 * g + k] * dy[k];
+    }
+    for (int k = 0; k < 4; ++k) {
+      dlogits[4 * g + k] =
+          static_cast<float>(soft[4 * g + k] * (dy[k] - mean) / tau);
+    }
+  }
+}
+
+double GumbelReconstructionLoss(const float* logits, const float* noise,
+                                double tau, bool hard, const float* codebook,
+                                int64_t num_code_bits, int64_t dim,
+                                const float* x, double weight, float* dlogits) {
+  std::vector<double> soft(2 * num_code_bits);
+  std::vector<double> s(num_code_bits);
+  GumbelBits(logits, noise, tau, hard, num_code_bits, soft.data(), s.data());
   // r = s C - x; loss = weight ||r||^2 / dim.
   std::vector<double> r(dim);
   for (int64_t c = 0; c < dim; ++c) r[c] = -double{x[c]};
@@ -118,29 +142,16 @@ double GumbelReconstructionLoss(const float* logits, const float* noise,
   double loss = 0.0;
   for (double v : r) loss += v * v;
   loss *= weight / static_cast<double>(dim);
-  // ds_i = 2 weight / dim * C_i . r; dy_k = sum_b bits[k][b] ds_{2g+b};
-  // softmax: dz_k = p_k (dy_k - sum_j p_j dy_j) / tau.
+  // ds_i = 2 weight / dim * C_i . r.
   const double scale = 2.0 * weight / static_cast<double>(dim);
-  for (int64_t g = 0; g < groups; ++g) {
-    double ds[2];
-    for (int b = 0; b < 2; ++b) {
-      const float* row = codebook + (2 * g + b) * dim;
-      double dot = 0.0;
-      for (int64_t c = 0; c < dim; ++c) dot += row[c] * r[c];
-      ds[b] = scale * dot;
-    }
-    double dy[4];
-    double mean = 0.0;
-    for (int k = 0; k < 4; ++k) {
-      dy[k] =
-          kValueCategoryBits[k][0] * ds[0] + kValueCategoryBits[k][1] * ds[1];
-      mean += soft[4 * g + k] * dy[k];
-    }
-    for (int k = 0; k < 4; ++k) {
-      dlogits[4 * g + k] =
-          static_cast<float>(soft[4 * g + k] * (dy[k] - mean) / tau);
-    }
+  std::vector<double> ds(num_code_bits);
+  for (int64_t i = 0; i < num_code_bits; ++i) {
+    const float* row = codebook + i * dim;
+    double dot = 0.0;
+    for (int64_t c = 0; c < dim; ++c) dot += row[c] * r[c];
+    ds[i] = scale * dot;
   }
+  GumbelBitsBackward(soft.data(), ds.data(), tau, num_code_bits, dlogits);
   return loss;
 }
 

@@ -38,6 +38,18 @@ void ValueMlpBackward(const ValueEncoderWeights& w, int64_t dim,
                       int64_t num_code_bits, const ValueMlpActivations& act,
                       const float* dlogits, ValueEncoderWeights* grads);
 
+// The relaxed bits s ([Nc]) of y = softmax((logits + noise) / tau) per
+// group of 4 (mapped by kValueCategoryBits), where y is the one-hot argmax
+// when `hard` (straight-through) or the softmax itself otherwise; writes the
+// softmax ([2 Nc]) into `soft` for GumbelBitsBackward.
+void GumbelBits(const float* logits, const float* noise, double tau, bool hard,
+                int64_t num_code_bits, double* soft, double* s);
+
+// d loss / d logits ([2 Nc]) from d loss / d s (`ds`, [Nc]) through the
+// softmax `soft` of GumbelBits (the straight-through gradient when hard).
+void GumbelBitsBackward(const double* soft, const double* ds, double tau,
+                        int64_t num_code_bits, float* dlogits);
+
 // weight * ||x - s C||^2 / dim with s the bits of y = softmax((logits +
 // noise) / tau) per group of 4 (mapped by kValueCategoryBits), where y is
 // the one-hot argmax in the forward pass when `hard` (straight-through: the

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <functional>
 #include <numeric>
 
 #include "absl/strings/str_cat.h"
@@ -20,6 +21,7 @@ constexpr double kAdamEpsilon = 1e-8;
 constexpr uint64_t kInitStream = 0;
 constexpr uint64_t kShuffleStream = 1;
 constexpr uint64_t kNoiseStream = 2;
+constexpr uint64_t kAttentionNoiseStream = 3;
 
 std::vector<std::vector<float>*> Tensors(ValueEncoderWeights& w) {
   return {&w.ln_gamma, &w.ln_beta, &w.w1, &w.b1, &w.w2, &w.b2};
@@ -90,9 +92,66 @@ void AddInto(ValueEncoderWeights& from, ValueEncoderWeights* to) {
   }
 }
 
+// Standard Gumbel samples into `noise`.
+void FillGumbel(Rng& rng, std::vector<float>* noise) {
+  for (float& g : *noise) {
+    const double u = std::max(rng.Uniform(), 1e-20);
+    g = static_cast<float>(-std::log(-std::log(u) + 1e-20));
+  }
+}
+
 void Zero(ValueEncoderWeights* w) {
   for (std::vector<float>* t : Tensors(*w))
     std::fill(t->begin(), t->end(), 0.0f);
+}
+
+// The attention-output term of block (step mod blocks) with hard
+// Gumbel-softmax codes: its gradient goes into `grads` (one per shard of
+// kValueMlpShard tokens, summed in order by the caller); returns the term.
+double AttentionStep(const ValueAttentionData& data, int64_t step,
+                     const ValueEncoderWeights& w, const float* codebook,
+                     int64_t nc, double tau, double weight, const Rng& noise,
+                     ThreadPool* pool,
+                     std::vector<ValueEncoderWeights>* grads) {
+  const ValueAttentionBlock& block =
+      data.blocks[step % static_cast<int64_t>(data.blocks.size())];
+  const int64_t window = data.window;
+  const int64_t dim = data.dim();
+  const int64_t shards = static_cast<int64_t>(grads->size());
+  std::vector<ValueMlpActivations> acts(window);
+  std::vector<double> soft(window * 2 * nc), s(window * nc), ds(window * nc);
+  const auto parallel = [&](const std::function<void(int64_t)>& token) {
+    const auto run = [&](int64_t first, int64_t last) {
+      for (int64_t sh = first; sh < last; ++sh) {
+        const int64_t end = std::min(window, (sh + 1) * kValueMlpShard);
+        for (int64_t t = sh * kValueMlpShard; t < end; ++t) token(t);
+      }
+    };
+    if (pool == nullptr) {
+      run(0, shards);
+    } else {
+      pool->ParallelFor(0, shards, 1, run);
+    }
+  };
+  parallel([&](int64_t t) {
+    ValueMlpForward(w, dim, nc, &block.units[t * dim], &acts[t]);
+    Rng rng =
+        noise.Fork(static_cast<uint64_t>(step)).Fork(static_cast<uint64_t>(t));
+    std::vector<float> gumbel(2 * nc);
+    FillGumbel(rng, &gumbel);
+    GumbelBits(acts[t].logits.data(), gumbel.data(), tau, true, nc,
+               &soft[t * 2 * nc], &s[t * nc]);
+  });
+  const double loss = AttentionOutputLoss(data, block, codebook, nc, s.data(),
+                                          weight, ds.data());
+  for (ValueEncoderWeights& g : *grads) Zero(&g);
+  parallel([&](int64_t t) {
+    std::vector<float> dlogits(2 * nc);
+    GumbelBitsBackward(&soft[t * 2 * nc], &ds[t * nc], tau, nc, dlogits.data());
+    ValueMlpBackward(w, dim, nc, acts[t], dlogits.data(),
+                     &(*grads)[t / kValueMlpShard]);
+  });
+  return loss;
 }
 
 }  // namespace
@@ -116,6 +175,23 @@ absl::StatusOr<ValueMlpTrainResult> TrainValueMlp(
         ", hidden ", options.hidden,
         ": expected batch >= 1, epochs >= 0, rate and tau > 0, hidden >= 0"));
   }
+  const bool attend = options.attention != nullptr &&
+                      options.attention_weight > 0.0 &&
+                      !options.attention->blocks.empty();
+  if (attend && (options.attention->dim() != dim ||
+                 options.attention->blocks[0].units.size() !=
+                     static_cast<size_t>(options.attention->window * dim))) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "value mlp training: attention blocks of dim ",
+        options.attention->dim(), " (prescaled: ",
+        options.attention->blocks[0].units.empty() ? "no" : "yes",
+        ") for rows of dim ", dim, ": expected equal dims, prescaled"));
+  }
+  if (!(options.attention_weight >= 0.0)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("value mlp training: attention weight ",
+                     options.attention_weight, ": expected >= 0"));
+  }
   const int64_t hidden =
       options.hidden > 0 ? options.hidden : std::min<int64_t>(4096, 2 * nc);
   ValueMlpTrainResult result;
@@ -131,6 +207,9 @@ absl::StatusOr<ValueMlpTrainResult> TrainValueMlp(
       (options.batch + kValueMlpShard - 1) / kValueMlpShard;
   std::vector<ValueEncoderWeights> shard_grads(max_shards, ZerosLike(w));
   std::vector<double> shard_loss(max_shards);
+  const int64_t window = attend ? options.attention->window : 0;
+  const int64_t window_shards = (window + kValueMlpShard - 1) / kValueMlpShard;
+  std::vector<ValueEncoderWeights> window_grads(window_shards, ZerosLike(w));
   ValueEncoderWeights grads = ZerosLike(w);
   const Rng root(options.seed);
   std::vector<int64_t> order(n);
@@ -150,6 +229,7 @@ absl::StatusOr<ValueMlpTrainResult> TrainValueMlp(
         std::swap(order[i], order[shuffle.UniformInt(i + 1)]);
       }
       double epoch_loss = 0.0;
+      double epoch_attention = 0.0;
       for (int64_t s = 0; s < steps_per_epoch; ++s, ++step) {
         const int64_t begin = s * options.batch;
         const int64_t size = std::min(options.batch, n - begin);
@@ -174,10 +254,7 @@ absl::StatusOr<ValueMlpTrainResult> TrainValueMlp(
                 Rng rng = root.Fork(kNoiseStream)
                               .Fork(static_cast<uint64_t>(step))
                               .Fork(static_cast<uint64_t>(j));
-                for (float& g : noise) {
-                  const double u = std::max(rng.Uniform(), 1e-20);
-                  g = static_cast<float>(-std::log(-std::log(u) + 1e-20));
-                }
+                FillGumbel(rng, &noise);
                 shard_loss[sh] += GumbelReconstructionLoss(
                     act.logits.data(), noise.data(), options.tau, true,
                     codebook, nc, dim, x, weight, dlogits.data());
@@ -197,6 +274,13 @@ absl::StatusOr<ValueMlpTrainResult> TrainValueMlp(
           AddInto(shard_grads[sh], &grads);
           epoch_loss += shard_loss[sh] * static_cast<double>(size);
         }
+        if (attend && !distill) {
+          epoch_attention += AttentionStep(
+              *options.attention, step, w, codebook, nc, options.tau,
+              options.attention_weight, root.Fork(kAttentionNoiseStream),
+              options.pool, &window_grads);
+          for (ValueEncoderWeights& g : window_grads) AddInto(g, &grads);
+        }
         const int64_t t =
             step - (distill ? 0 : steps_per_epoch * distill_epochs);
         const double lr = options.learning_rate * 0.5 *
@@ -210,6 +294,10 @@ absl::StatusOr<ValueMlpTrainResult> TrainValueMlp(
       }
       (distill ? result.distill_loss : result.reconstruction_loss)
           .push_back(epoch_loss / static_cast<double>(n));
+      if (attend && !distill) {
+        result.attention_loss.push_back(epoch_attention /
+                                        static_cast<double>(steps_per_epoch));
+      }
     }
   }
   return result;

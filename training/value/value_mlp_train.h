@@ -1,8 +1,10 @@
 // Training of the `mlp` value encoder as in the paper (docs/METHOD.md
 // section 2): optional distillation of the search encoder's codes
 // (cross-entropy per group), then Gumbel-softmax straight-through (tau = 1,
-// hard) on the reconstruction MSE against a fixed codebook; Adam with a
-// cosine learning-rate schedule per phase.
+// hard) on the reconstruction MSE against a fixed codebook, plus optionally
+// the attention-output error of blocks of real tokens
+// (value_attention_loss.h); Adam with a cosine learning-rate schedule per
+// phase.
 //
 // Deterministic for a seed whatever the pool: a batch is cut into fixed
 // shards of kValueMlpShard inputs whose gradients are summed in order, and
@@ -16,6 +18,7 @@
 
 #include "absl/status/statusor.h"
 #include "commvq/quantizer/commvq_value/value_codebook.h"
+#include "training/value/value_attention_loss.h"
 
 namespace commvq {
 
@@ -30,6 +33,11 @@ struct ValueMlpTrainOptions {
   int64_t batch = 64;
   double learning_rate = 1e-3;
   double tau = 1.0;
+  // The attention-output term (value_attention_loss.h) of the
+  // straight-through phase: with weight > 0 each step adds the term of one
+  // block of `attention` (prescaled; not owned), the blocks in turn.
+  const ValueAttentionData* attention = nullptr;
+  double attention_weight = 0.0;
   uint64_t seed = 0;
   ThreadPool* pool = nullptr;  // not owned; results do not depend on it
   std::function<void(double)> progress;  // completed fraction
@@ -41,6 +49,9 @@ struct ValueMlpTrainResult {
   // straight-through reconstruction MSE per element.
   std::vector<double> distill_loss;
   std::vector<double> reconstruction_loss;
+  // Mean attention-output term per straight-through step, per epoch (empty
+  // without it).
+  std::vector<double> attention_loss;
 };
 
 // units: [n, dim] (prescaled unit values); codebook: [nc, dim];
