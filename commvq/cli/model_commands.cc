@@ -22,6 +22,7 @@
 #include "commvq/io/safetensors.h"
 #include "commvq/kvcache/cache_spec.h"
 #include "commvq/model/loaded_model.h"
+#include "commvq/report/json.h"
 
 namespace commvq {
 namespace cli {
@@ -197,6 +198,11 @@ std::vector<FlagDef> EvalPasskeyFlags() {
                   std::numeric_limits<int64_t>::max()),
           StringFlag("cache", "SPEC", std::string(CacheSpecHelp()),
                      std::string(kFullPrecisionCache)),
+          IntFlag("chunk",
+                  "Prompt tokens per forward call (0: the whole prompt in "
+                  "one call; with prefill=full in --cache that is the "
+                  "official runtime's full-precision prefill).",
+                  "256", 0, int64_t{1} << 20),
           ThreadsFlag(),
           JsonFlag(),
           HelpFlag()};
@@ -211,6 +217,7 @@ absl::Status RunEvalPasskey(const ParsedFlags& flags, absl::string_view,
   options.context_tokens = flags.GetInt("context");
   options.trials_per_depth = static_cast<int>(flags.GetInt("trials"));
   options.seed = static_cast<uint64_t>(flags.GetInt("seed"));
+  options.chunk_tokens = flags.GetInt("chunk");
   options.progress = [&bar](double done) { bar.Update(done); };
   CVQ_ASSIGN_OR_RETURN(
       PasskeyResult result,
@@ -225,9 +232,9 @@ absl::Status RunEvalPasskey(const ParsedFlags& flags, absl::string_view,
       const PasskeyTrial& t = result.trials[i];
       io.out << absl::StrFormat(
           "%s{\"depth\": %.2f, \"prompt_tokens\": %d, \"passkey\": \"%s\", "
-          "\"correct\": %s}",
+          "\"answer\": %s, \"correct\": %s}",
           i ? ", " : "", t.depth, t.prompt_tokens, t.passkey,
-          t.correct ? "true" : "false");
+          JsonValue::String(t.answer).Serialize(), t.correct ? "true" : "false");
     }
     io.out << "]}\n";
     return absl::OkStatus();

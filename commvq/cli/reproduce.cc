@@ -213,10 +213,15 @@ class StagePlan {
     return Make(absl::StrCat("passkey.", m.name),
                 absl::StrCat(m.name, ": passkey retrieval (", s_.passkey_context,
                              " tokens)"),
+                // The official runtime's policy (METHOD.md section 4): the
+                // prompt is prefilled in full precision in one call, and the
+                // answer is decoded on the compressed cache.
                 {"eval-passkey", "--model", s_.model, "--context",
                  absl::StrCat(s_.passkey_context), "--trials",
-                 absl::StrCat(s_.passkey_trials), "--cache",
-                 Cache(m, s_.window), "--json"},
+                 absl::StrCat(s_.passkey_trials), "--chunk", "0", "--cache",
+                 CacheSpec(m, s_.out_dir, s_.window,
+                           /*full_precision_prefill=*/true),
+                 "--json"},
                 Inputs(m, {s_.model}), {});
   }
 

@@ -51,14 +51,20 @@ std::vector<std::string> QualityArgs(const ReproduceMethod& method,
 }
 
 std::string CacheSpec(const ReproduceMethod& method, const std::string& out_dir,
-                      int64_t window) {
-  if (!method.cache_spec.empty()) {
-    // kivi's own form takes ",window=N"; registry specs take ";window=N".
-    const bool kivi = method.cache_spec.rfind("kivi", 0) == 0;
-    return absl::StrCat(method.cache_spec, kivi ? "," : ";", "window=", window);
-  }
-  return absl::StrCat("commvq:codebooks=", CodebookFileFor(out_dir, method),
-                      ",window=", window);
+                      int64_t window, bool full_precision_prefill) {
+  // kivi's and commvq's own forms separate options with ","; registry specs
+  // with ";".
+  const bool registry_spec = !method.cache_spec.empty() &&
+                             method.cache_spec.rfind("kivi", 0) != 0;
+  const char* separator = registry_spec ? ";" : ",";
+  const std::string head =
+      method.cache_spec.empty()
+          ? absl::StrCat("commvq:codebooks=", CodebookFileFor(out_dir, method))
+          : method.cache_spec;
+  return absl::StrCat(head, separator, "window=", window,
+                      full_precision_prefill
+                          ? absl::StrCat(separator, "prefill=full")
+                          : "");
 }
 
 std::vector<std::string> MethodInputs(const ReproduceMethod& method,

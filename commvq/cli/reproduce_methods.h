@@ -43,9 +43,11 @@ std::vector<std::string> QualityArgs(const ReproduceMethod& method,
                                      const std::string& out_dir);
 
 // The --cache spec of eval-ppl / eval-passkey / bench attention for the
-// method with a full-precision window of `window` tokens.
+// method with a full-precision window of `window` tokens; with
+// `full_precision_prefill`, a forward call's own tokens stay exact for that
+// call (the cache option prefill=full).
 std::string CacheSpec(const ReproduceMethod& method, const std::string& out_dir,
-                      int64_t window);
+                      int64_t window, bool full_precision_prefill = false);
 
 // Files a method's stages read besides the model, texts and dumps (its
 // trained codebook file).

@@ -15,6 +15,7 @@
 #include "commvq/base/status_matchers.h"
 #include "commvq/io/atomic_file.h"
 #include "commvq/io/safetensors.h"
+#include "commvq/kvcache/cache_spec.h"
 #include "commvq/model/gguf/gguf_test_util.h"
 #include "commvq/report/json.h"
 #include "gmock/gmock.h"
@@ -84,6 +85,16 @@ class FakeCommands {
       return 0;
     }
     if (command == "eval-passkey") {
+      // Every method's passkey runs with the official runtime's policy: the
+      // whole prompt in one full-precision prefill, with the method's window.
+      const absl::StatusOr<CacheSpec> spec = ParseCacheSpec(cache);
+      if (!spec.ok() || ArgAfter(args, "--chunk") != "0" ||
+          (!spec->full_precision && (!spec->options.full_precision_prefill ||
+                                     spec->options.window != 128))) {
+        io.err << "fake: unexpected passkey protocol, cache " << cache << "\n";
+        return 1;
+      }
+      ++passkey_prefill_full;
       io.out << "{\"passkey_accuracy\": 1}\n";
       return 0;
     }
@@ -96,6 +107,7 @@ class FakeCommands {
   }
 
   std::map<std::string, int> calls;
+  int passkey_prefill_full = 0;
 };
 
 class ReproduceTest : public ::testing::Test {
@@ -152,6 +164,7 @@ TEST_F(ReproduceTest, WritesTheReportWithEveryMethod) {
   EXPECT_EQ(Calls(), 2 + 4 + 2 + 9 * 5 - 1);
   EXPECT_EQ(commands_.calls["train-codebooks"], 2);
   EXPECT_EQ(commands_.calls["train-values"], 2);
+  EXPECT_EQ(commands_.passkey_prefill_full, 9);
   EXPECT_THAT(out, HasSubstr("| commvq-2 "));
   EXPECT_THAT(out, HasSubstr("[met]     CommVQ-2 perplexity within 2% of fp16"));
   EXPECT_THAT(log_.str(), HasSubstr("no plots"));

@@ -58,10 +58,10 @@ absl::StatusOr<PasskeyResult> EvaluatePasskey(
     const std::function<absl::StatusOr<std::unique_ptr<KvCache>>()>& make_cache,
     const PasskeyOptions& options) {
   if (options.depths.empty() || options.trials_per_depth < 1 ||
-      options.context_tokens < 64 || options.chunk_tokens < 1) {
+      options.context_tokens < 64 || options.chunk_tokens < 0) {
     return absl::InvalidArgumentError(absl::StrCat(
         "passkey: expected depths, trials_per_depth >= 1, context_tokens >= "
-        "64 and chunk_tokens >= 1; got ", options.depths.size(), " depths, ",
+        "64 and chunk_tokens >= 0; got ", options.depths.size(), " depths, ",
         options.trials_per_depth, " trials, ", options.context_tokens,
         " tokens, chunk ", options.chunk_tokens));
   }
@@ -93,10 +93,10 @@ absl::StatusOr<PasskeyResult> EvaluatePasskey(
       ForwardOptions last;
       last.logits = LogitsMode::kLastToken;
       const MutableTensorView logits_view(logits.data(), DType::kF32, {1, vocab});
-      for (int64_t begin = 0; begin < trial.prompt_tokens;
-           begin += options.chunk_tokens) {
-        const int64_t count =
-            std::min(options.chunk_tokens, trial.prompt_tokens - begin);
+      const int64_t chunk =
+          options.chunk_tokens > 0 ? options.chunk_tokens : trial.prompt_tokens;
+      for (int64_t begin = 0; begin < trial.prompt_tokens; begin += chunk) {
+        const int64_t count = std::min(chunk, trial.prompt_tokens - begin);
         CVQ_RETURN_IF_ERROR(model.Forward(absl::MakeConstSpan(prompt).subspan(begin, count),
                                           begin, *cache, logits_view, last));
       }

@@ -24,7 +24,8 @@ struct PasskeyOptions {
   std::vector<double> depths = {0.0, 0.25, 0.5, 0.75, 1.0};
   int trials_per_depth = 2;
   uint64_t seed = 0;
-  // Tokens per Forward call while reading the prompt.
+  // Tokens per Forward call while reading the prompt; 0: the whole prompt
+  // in one call.
   int64_t chunk_tokens = 256;
   std::function<void(double)> progress;
 };

@@ -100,6 +100,19 @@ TEST_F(RealModelEvalTest, RetrievesAPasskey) {
   EXPECT_TRUE(result.trials[0].correct)
       << "passkey " << result.trials[0].passkey << ", answer "
       << result.trials[0].answer;
+
+  // The whole prompt in one forward call (chunk 0) reads the same prompt.
+  options.chunk_tokens = 0;
+  CVQ_ASSERT_OK_AND_ASSIGN(
+      PasskeyResult one_call,
+      EvaluatePasskey(*loaded_->model, *loaded_->tokenizer,
+                      [] { return absl::StatusOr<std::unique_ptr<KvCache>>(NewCache()); },
+                      options));
+  ASSERT_EQ(one_call.trials.size(), 1u);
+  EXPECT_EQ(one_call.trials[0].prompt_tokens, result.trials[0].prompt_tokens);
+  EXPECT_TRUE(one_call.trials[0].correct)
+      << "passkey " << one_call.trials[0].passkey << ", answer "
+      << one_call.trials[0].answer;
 }
 
 TEST_F(RealModelEvalTest, KvDumpLoadsBackWithTheModelsShapes) {

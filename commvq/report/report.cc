@@ -243,7 +243,11 @@ std::string ReportMarkdown(const ReproductionReport& report,
       "recent ",
       report.window,
       " tokens kept in full precision, and with none (window 0).\n"
-      "- **passkey**: fraction of passkey trials answered exactly.\n"
+      "- **passkey**: fraction of passkey trials answered exactly; the "
+      "prompt is prefilled in full precision in one call and the answer is "
+      "decoded on the method's cache (the official CommVQ runtime's policy): "
+      "the digits after the first are generated attending to the compressed "
+      "prompt.\n"
       "- **key/value rel MSE**, **attn out err**: held-out reconstruction "
       "error of pre-RoPE keys and values and relative error of the attention "
       "output with the model's real queries, means over layers.\n"
