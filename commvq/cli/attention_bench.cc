@@ -277,6 +277,24 @@ std::string RowText(const Row& r) {
   return text;
 }
 
+// The CommVQ key kernels --key-kernels names (default both).
+absl::StatusOr<std::vector<KeyKernel>> KeyKernels(const ParsedFlags& flags) {
+  std::vector<KeyKernel> kernels;
+  for (absl::string_view name :
+       absl::StrSplit(GetStringOr(flags, "key-kernels", "decode,table"), ',')) {
+    if (name == "decode") {
+      kernels.push_back(KeyKernel::kDecode);
+    } else if (name == "table") {
+      kernels.push_back(KeyKernel::kTable);
+    } else {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--key-kernels: unknown kernel '", name,
+                       "': expected decode or table"));
+    }
+  }
+  return kernels;
+}
+
 absl::StatusOr<std::vector<std::string>> Methods(const ParsedFlags& flags) {
   const std::vector<std::string> all = {"fp32", "fp16", "commvq-1",
                                         "commvq-2", "kivi-2"};
@@ -302,6 +320,9 @@ std::vector<FlagDef> BenchAttentionFlags() {
           StringFlag("threads", "LIST", "Thread counts (default 1,2)."),
           StringFlag("methods", "LIST",
                      "Subset of fp32,fp16,commvq-1,commvq-2,kivi-2."),
+          StringFlag("key-kernels", "LIST",
+                     "CommVQ key kernels to run: decode,table (default "
+                     "both)."),
           IntFlag("repeats", "Timed runs per row (the median is reported).",
                   "3", 1, 1000),
           IntFlag("peak-gadds",
@@ -334,6 +355,8 @@ absl::Status RunBenchAttention(const ParsedFlags& flags, absl::string_view,
     }
   }
   CVQ_ASSIGN_OR_RETURN(const std::vector<std::string> methods, Methods(flags));
+  CVQ_ASSIGN_OR_RETURN(const std::vector<KeyKernel> key_kernels,
+                       KeyKernels(flags));
   const int repeats = static_cast<int>(flags.GetInt("repeats"));
   const double peak_adds_per_ms = 1e6 * flags.GetInt("peak-gadds");
   const AttentionKernels& kernels = SelectedAttentionKernels();
@@ -359,7 +382,7 @@ absl::Status RunBenchAttention(const ParsedFlags& flags, absl::string_view,
         } else {
           CVQ_ASSIGN_OR_RETURN(auto codecs,
                                CommvqCodecs(name == "commvq-1" ? 1 : 2));
-          for (const KeyKernel k : {KeyKernel::kDecode, KeyKernel::kTable}) {
+          for (const KeyKernel k : key_kernels) {
             CVQ_ASSIGN_OR_RETURN(
                 Method m, CacheMethod(name, codecs, k, context, query, &pool));
             runs.push_back(std::move(m));

@@ -56,9 +56,11 @@ absl::StatusOr<CommvqKeyArrays> CommvqKeyArraysOf(const Quantizer& quantizer) {
   arrays.z.resize(floats);
   std::memcpy(arrays.z.data(), z.data(), z.size());
   arrays.planes.resize(2 * floats);
+  arrays.pair_scale.resize(arrays.num_kv_heads * (arrays.head_dim / 2));
   for (int64_t h = 0; h < arrays.num_kv_heads; ++h) {
-    MakeKeyCentrePlanesReference(arrays.head(h),
-                                 arrays.planes.data() + h * arrays.floats_per_head_planes());
+    MakeKeyCentrePlanesI16Reference(
+        arrays.head(h), arrays.planes.data() + h * arrays.entries_per_head_planes(),
+        arrays.pair_scale.data() + h * (arrays.head_dim / 2));
   }
   return arrays;
 }

@@ -116,8 +116,9 @@ int64_t CompressedCacheCodecs::ParameterBytes() const {
       if (seen.insert(q).second) bytes += q->ParameterBytes();
     }
     if (layer.key_arrays) {
-      bytes += static_cast<int64_t>(layer.key_arrays->planes.size() *
-                                    sizeof(float));
+      bytes += static_cast<int64_t>(
+          layer.key_arrays->planes.size() * sizeof(int16_t) +
+          layer.key_arrays->pair_scale.size() * sizeof(float));
     }
   }
   return bytes;
@@ -646,13 +647,15 @@ void CompressedKvCache::AttendQuery(int l, const Prepared& prepared, int64_t i,
         }
       }
     } else {
-      const float* planes =
-          arrays.planes.data() + kv_head * arrays.floats_per_head_planes();
+      const int16_t* planes =
+          arrays.planes.data() + kv_head * arrays.entries_per_head_planes();
+      const float* pair_scale =
+          arrays.pair_scale.data() + kv_head * pairs;
       for (int64_t begin = begin_token; begin < end_token;
            begin += page_tokens) {
-        kernels_.key_scores_by_decoding(codebooks, planes, group_queries, group,
-                                        page_keys(begin), scale,
-                                        group_scores + begin, n);
+        kernels_.key_scores_by_decoding(codebooks, planes, pair_scale,
+                                        group_queries, group, page_keys(begin),
+                                        scale, group_scores + begin, n);
       }
     }
   };

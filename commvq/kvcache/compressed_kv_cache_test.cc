@@ -11,6 +11,7 @@
 #include <tuple>
 #include <vector>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "commvq/base/random.h"
 #include "commvq/base/status_matchers.h"
@@ -181,8 +182,14 @@ absl::Status AppendTokens(KvCache& cache, const std::vector<float>& keys,
 }
 
 // Output values are averages of values ~N(0, 1): the tolerance covers the
-// float sums over a few thousand tokens in different orders.
-constexpr double kTolerance = 2e-4;
+// float sums over a few thousand tokens in different orders, and for the
+// decode key kernel the rounding of its int16 centre planes
+// (MakeKeyCentrePlanesI16Reference), which moves a score by ~1e-4 of its
+// size (the kernel tests bound it): with these random codebooks' large
+// scores, outputs by up to ~2.6e-3.
+double Tolerance(const CompressedKvCache& cache) {
+  return absl::StartsWith(cache.KeyKernelName(), "decode") ? 5e-3 : 2e-4;
+}
 
 // group, head_dim, layout, window, length.
 using Param = std::tuple<int, int, PairLayout, int, int>;
@@ -227,11 +234,11 @@ TEST_P(CommvqKeyCacheTest, AttentionOnCodesEqualsDenseAttentionOverDecoded) {
       const std::vector<int64_t> last = {length - 1};
       const std::vector<float> one(queries.begin(),
                                    queries.begin() + shape.num_heads * head_dim);
-      EXPECT_LT(MaxDifference(*cache, *reference, 0, one, last), kTolerance);
+      EXPECT_LT(MaxDifference(*cache, *reference, 0, one, last), Tolerance(*cache));
       if (length >= 2) {
         EXPECT_LT(MaxDifference(*cache, *reference, 0, queries,
                                 {length / 2 - 1 + (length == 2), length - 1}),
-                  kTolerance);
+                  Tolerance(*cache));
       }
     }
   }
@@ -279,7 +286,7 @@ TEST_P(CommvqValueCacheTest, ValuesOnCodesEqualDenseAttentionOverDecoded) {
     ASSERT_THAT(AppendTokens(*cache, keys, values, 0, length), IsOk());
     EXPECT_LT(MaxDifference(*cache, *reference, 0, queries,
                             {length / 2 - 1, length - 1}),
-              kTolerance);
+              Tolerance(*cache));
   }
 }
 
@@ -305,7 +312,7 @@ TEST(CompressedKvCacheTest, KiviKeepsPartialBlocksInTheWindowAndTruncates) {
   EXPECT_LT(MaxDifference(*cache, *Reference(shape, *codecs, keys, values, 200,
                                              192, 192),
                           1, queries, {199}),
-            kTolerance);
+            Tolerance(*cache));
   // Into the encoded part, mid-block: the block's kept tokens come back
   // decoded into the window.
   ASSERT_THAT(cache->Truncate(150), IsOk());
@@ -314,7 +321,7 @@ TEST(CompressedKvCacheTest, KiviKeepsPartialBlocksInTheWindowAndTruncates) {
   EXPECT_LT(MaxDifference(*cache, *Reference(shape, *codecs, keys, values, 150,
                                              150, 160),
                           0, queries, {149}),
-            kTolerance);
+            Tolerance(*cache));
   cache->Clear();
   EXPECT_EQ(cache->length(0), 0);
   EXPECT_EQ(cache->Memory().codes, 0);
@@ -338,7 +345,7 @@ TEST(CompressedKvCacheTest, FullPrecisionPrefillKeepsAnAppendExactUntilTheNext) 
   EXPECT_LT(MaxDifference(*cache,
                           *Reference(shape, *codecs, keys, values, 50, 0, 0), 0,
                           prompt_queries, {0, 20, 49}),
-            kTolerance);
+            Tolerance(*cache));
   // The next token (a decode step) first encodes what the prompt pushed
   // beyond the window: 51 - 8 = 43 tokens; the new one stays exact.
   ASSERT_THAT(AppendTokens(*cache, keys, values, 50, 1), IsOk());
@@ -347,7 +354,7 @@ TEST(CompressedKvCacheTest, FullPrecisionPrefillKeepsAnAppendExactUntilTheNext) 
   EXPECT_LT(MaxDifference(*cache,
                           *Reference(shape, *codecs, keys, values, 51, 43, 43),
                           0, query, {50}),
-            kTolerance);
+            Tolerance(*cache));
   // Decode steps from then on keep exactly `window` tokens, as without the
   // option.
   ASSERT_THAT(AppendTokens(*cache, keys, values, 51, 1), IsOk());
@@ -373,7 +380,7 @@ TEST(CompressedKvCacheTest, TruncateThenAppendMatchesTheReference) {
   EXPECT_LT(MaxDifference(*cache, *Reference(shape, *codecs, keys, values, 150,
                                              134, 134),
                           0, queries, {149}),
-            kTolerance);
+            Tolerance(*cache));
 }
 
 TEST(CompressedKvCacheTest, MemoryIsAccountedByComponent) {
@@ -402,7 +409,9 @@ TEST(CompressedKvCacheTest, MemoryIsAccountedByComponent) {
   EXPECT_GE(memory.window, 3 * 2 * 10 * 128 * 4);
   EXPECT_EQ(memory.codebooks,
             key->ParameterBytes() + value->ParameterBytes() +
-                3 * 2 * key->ParameterBytes());  // + the planes per layer
+                // + per layer the int16 planes (as many bytes as the f32
+                // codebooks) and a scale per pair of each KV head.
+                3 * (key->ParameterBytes() + 2 * 32 * 4));
   EXPECT_EQ(cache->StoredBytes(), memory.kv_bytes());
 
   // A long append encodes most of what it brought: the window buffer it

@@ -49,7 +49,7 @@ const AttentionKernels kScalarKernels = {
     "scalar",
     BuildKeyScoreTableReference,
     KeyScoresFromTableReference,
-    KeyScoresByDecodingReference,
+    KeyScoresByDecodingI16Reference,
     ReferenceValueAccumulatorFloats,
     ReferenceAccumulateValues,
     ReferenceValueProduct,

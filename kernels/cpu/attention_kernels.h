@@ -30,11 +30,14 @@ struct AttentionKernels {
   void (*key_scores_from_table)(const KeyCodebookArrays& codebooks,
                                 const float* table, const PackedKeyCodes& keys,
                                 float scale, float* scores);
+  // KeyScoresByDecodingI16Reference: planes and pair_scale from
+  // MakeKeyCentrePlanesI16Reference.
   void (*key_scores_by_decoding)(const KeyCodebookArrays& codebooks,
-                                 const float* planes, const float* queries,
-                                 int num_queries, const PackedKeyCodes& keys,
-                                 float scale, float* scores,
-                                 int64_t scores_stride);
+                                 const int16_t* planes,
+                                 const float* pair_scale,
+                                 const float* queries, int num_queries,
+                                 const PackedKeyCodes& keys, float scale,
+                                 float* scores, int64_t scores_stride);
   // The value half for all `num_heads` query heads of one query at once
   // (their weights rows weight_stride apart): the meaning of
   // AccumulateValueBitsReference and ValueCodeProductReference per head,

@@ -27,6 +27,9 @@
 namespace commvq {
 namespace {
 
+// Local, not std::min: see the top of the file.
+int64_t Min(int64_t a, int64_t b) { return a < b ? a : b; }
+
 // Code `index` of `bits` (<= 16) bits of an LSB-first stream; reads at most
 // the three bytes holding it.
 uint32_t ReadCode(const uint8_t* row, int64_t index, int bits) {
@@ -109,44 +112,103 @@ void ScoresFromTable(const KeyCodebookArrays& cb, const float* table,
   delete[] acc;
 }
 
-void ScoresByDecoding(const KeyCodebookArrays& cb, const float* planes,
-                      const float* queries, int num_queries,
-                      const PackedKeyCodes& keys, float scale, float* scores,
-                      int64_t scores_stride) {
-  const int64_t pairs = cb.num_pairs();
+// 32 int16 lanes: one AVX-512 register, two AVX2 ones (GCC's vector
+// extension, so both builds share the code and no intrinsics header's
+// inline functions are involved).
+typedef int16_t I16x32 __attribute__((vector_size(64)));
+
+// Tokens decoded into an int16 buffer before their scores are taken.
+constexpr int64_t kKeyBlockTokens = 32;
+
+// The integer keys of tokens [begin, begin + count): out[t - begin] is the
+// sum of token t's a- and b-rows of every stage, [count, head_dim] int16.
+// kVecs: head_dim / 32 when the sum fits in registers (head_dim 64 and
+// 128), else 0 (a loop over head_dim in memory).
+template <int kVecs>
+void DecodeKeysI16(const KeyCodebookArrays& cb, const int16_t* planes,
+                   const PackedKeyCodes& keys, int64_t begin, int64_t count,
+                   int16_t* out) {
   const int64_t dim = cb.head_dim;
   const int bits = 2 * cb.half_bits;
   const uint32_t b_mask = (1u << cb.half_bits) - 1;
-  const int64_t plane_floats = cb.num_values() * dim;
-  // q: the split queries; key: one decoded key, then rotated.
-  float* q = new float[(num_queries + 2) * dim];
-  float* __restrict key = q + num_queries * dim;
-  float* __restrict rotated = key + dim;
-  for (int g = 0; g < num_queries; ++g) {
-    SplitPairs(cb, queries + g * dim, q + g * dim);
-  }
-  for (int64_t t = 0; t < keys.n; ++t) {
+  const int64_t plane = int64_t{cb.num_values()} * dim;
+  for (int64_t t = begin; t < begin + count; ++t) {
     const uint8_t* row = keys.codes + t * keys.code_stride;
-    for (int64_t c = 0; c < dim; ++c) key[c] = 0.0f;
+    int16_t* __restrict key = out + (t - begin) * dim;
+    I16x32 acc[kVecs > 0 ? kVecs : 1] = {};
+    if (kVecs == 0) {
+      for (int64_t c = 0; c < dim; ++c) key[c] = 0;
+    }
     for (int s = 0; s < cb.stages; ++s) {
       const uint32_t code = ReadCode(row, keys.first_code + s, bits);
-      const float* __restrict a =
-          planes + (2 * s) * plane_floats + (code >> cb.half_bits) * dim;
-      const float* __restrict b =
-          planes + (2 * s + 1) * plane_floats + (code & b_mask) * dim;
-      for (int64_t c = 0; c < dim; ++c) key[c] += a[c] + b[c];
+      const int16_t* __restrict a =
+          planes + (2 * s) * plane + (code >> cb.half_bits) * dim;
+      const int16_t* __restrict b =
+          planes + (2 * s + 1) * plane + (code & b_mask) * dim;
+      if (kVecs > 0) {
+        for (int v = 0; v < kVecs; ++v) {
+          // Unaligned loads (no value returned: a 64-byte vector return
+          // would change the ABI of the AVX2 build).
+          I16x32 row_a, row_b;
+          std::memcpy(&row_a, a + 32 * v, sizeof(row_a));
+          std::memcpy(&row_b, b + 32 * v, sizeof(row_b));
+          acc[v] += row_a + row_b;
+        }
+      } else {
+        for (int64_t c = 0; c < dim; ++c) {
+          key[c] = static_cast<int16_t>(key[c] + a[c] + b[c]);
+        }
+      }
     }
-    const float* __restrict cs = keys.cos + t * pairs;
-    const float* __restrict sn = keys.sin + t * pairs;
+    if (kVecs > 0) std::memcpy(key, acc, sizeof(acc));
+  }
+}
+
+void ScoresByDecodingI16(const KeyCodebookArrays& cb, const int16_t* planes,
+                         const float* pair_scale, const float* queries,
+                         int num_queries, const PackedKeyCodes& keys,
+                         float scale, float* scores, int64_t scores_stride) {
+  const int64_t pairs = cb.num_pairs();
+  const int64_t dim = cb.head_dim;
+  // q: the split queries times the pair scales (so integer keys need no
+  // scaling); rotated: one key, as floats, rotated; block: integer keys.
+  float* q = new float[(num_queries + 1) * dim];
+  float* __restrict rotated = q + num_queries * dim;
+  int16_t* block = new int16_t[kKeyBlockTokens * dim];
+  for (int g = 0; g < num_queries; ++g) {
+    float* __restrict qg = q + g * dim;
+    SplitPairs(cb, queries + g * dim, qg);
     for (int64_t j = 0; j < pairs; ++j) {
-      rotated[j] = key[j] * cs[j] - key[pairs + j] * sn[j];
-      rotated[pairs + j] = key[j] * sn[j] + key[pairs + j] * cs[j];
-    }
-    const float factor = scale * keys.norms[t];
-    for (int g = 0; g < num_queries; ++g) {
-      scores[g * scores_stride + t] = factor * Dot(q + g * dim, rotated, dim);
+      qg[j] *= pair_scale[j];
+      qg[pairs + j] *= pair_scale[j];
     }
   }
+  for (int64_t t0 = 0; t0 < keys.n; t0 += kKeyBlockTokens) {
+    const int64_t count = Min(kKeyBlockTokens, keys.n - t0);
+    if (dim == 64) {
+      DecodeKeysI16<2>(cb, planes, keys, t0, count, block);
+    } else if (dim == 128) {
+      DecodeKeysI16<4>(cb, planes, keys, t0, count, block);
+    } else {
+      DecodeKeysI16<0>(cb, planes, keys, t0, count, block);
+    }
+    for (int64_t t = t0; t < t0 + count; ++t) {
+      const int16_t* __restrict key = block + (t - t0) * dim;
+      const float* __restrict cs = keys.cos + t * pairs;
+      const float* __restrict sn = keys.sin + t * pairs;
+      for (int64_t j = 0; j < pairs; ++j) {
+        const float x = key[j];
+        const float y = key[pairs + j];
+        rotated[j] = x * cs[j] - y * sn[j];
+        rotated[pairs + j] = x * sn[j] + y * cs[j];
+      }
+      const float factor = scale * keys.norms[t];
+      for (int g = 0; g < num_queries; ++g) {
+        scores[g * scores_stride + t] = factor * Dot(q + g * dim, rotated, dim);
+      }
+    }
+  }
+  delete[] block;
   delete[] q;
 }
 
@@ -156,9 +218,6 @@ void ScoresByDecoding(const KeyCodebookArrays& cb, const float* planes,
 // v, heads padded to whole vectors. A token adds one contiguous vector of
 // its heads' weights per nibble (num_heads / 16 AVX-512 adds) instead of
 // one add per bit and head; value_product expands nibbles to bits once.
-// Local, not std::min: see the top of the file.
-int64_t Min(int64_t a, int64_t b) { return a < b ? a : b; }
-
 int64_t PaddedHeads(int num_heads) { return (num_heads + 15) / 16 * 16; }
 
 int64_t ValueAccumulatorFloats(int64_t num_bits, int num_heads) {
@@ -375,7 +434,7 @@ void DenseGroupF16(const float* queries, int group, const uint16_t* keys,
 
 const AttentionKernels kKernels = {
     CVQ_ATTENTION_ISA,   BuildTable,       ScoresFromTable,
-    ScoresByDecoding,    ValueAccumulatorFloats,
+    ScoresByDecodingI16, ValueAccumulatorFloats,
     AccumulateValues,    ValueProduct,     DenseScores,
     SoftmaxReference,    DenseWeightedSum,       DenseGroupF32,
     DenseGroupF16,

@@ -4,6 +4,7 @@
 // skipped, and listed by the test's output).
 #include "kernels/cpu/attention_kernels.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <cstdint>
@@ -40,6 +41,8 @@ struct KeyCase {
   int first_code;  // codes of other heads before this one in a row
   std::vector<float> z;
   std::vector<float> planes;
+  std::vector<int16_t> planes_i16;  // the decode kernels' form
+  std::vector<float> pair_scale;
   std::vector<uint16_t> codes;  // [n, first_code + stages + 1]
   std::vector<uint8_t> packed;
   int64_t code_stride;
@@ -58,6 +61,10 @@ struct KeyCase {
     z = Normal(int64_t{stages} * pairs * (1 << half_bits) * 2, rng);
     planes.resize(2 * z.size());
     MakeKeyCentrePlanesReference(arrays(), planes.data());
+    planes_i16.resize(planes.size());
+    pair_scale.resize(head_dim / 2);
+    MakeKeyCentrePlanesI16Reference(arrays(), planes_i16.data(),
+                                    pair_scale.data());
     const int64_t per_row = first_code + stages + 1;
     codes.resize(n * per_row);
     for (uint16_t& c : codes) {
@@ -129,6 +136,18 @@ struct KeyCase {
     }
     return scale * norms[t] * score;
   }
+
+  // The bound MakeKeyCentrePlanesI16Reference states on how far a score
+  // from the int16 planes may be from Score.
+  double I16Bound(const float* query, int64_t t, float scale) const {
+    double bound = 0.0;
+    for (int64_t j = 0; j < head_dim / 2; ++j) {
+      const double qx = query[PairFirstChannel(layout, head_dim, j)];
+      const double qy = query[PairSecondChannel(layout, head_dim, j)];
+      bound += std::hypot(qx, qy) * std::sqrt(2.0) * stages * pair_scale[j];
+    }
+    return std::abs(scale * norms[t]) * bound;
+  }
 };
 
 using KeyParam = std::tuple<int64_t, int, PairLayout>;  // head_dim, h, layout
@@ -145,14 +164,31 @@ TEST_P(KeyKernelTest, EveryVariantMatchesTheDefinition) {
   const float scale = 0.125f;
   // Scores reach ~sqrt(stages * head_dim); sums of that many floats.
   const double tolerance = 2e-5 * stages * head_dim;
+  // The references of the decode kernel, f32 and int16 planes.
+  std::vector<float> f32_scores(group * c.n), i16_scores(group * c.n);
+  KeyScoresByDecodingReference(c.arrays(), c.planes.data(), queries.data(),
+                               group, c.keys(), scale, f32_scores.data(), c.n);
+  KeyScoresByDecodingI16Reference(c.arrays(), c.planes_i16.data(),
+                                  c.pair_scale.data(), queries.data(), group,
+                                  c.keys(), scale, i16_scores.data(), c.n);
+  for (int g = 0; g < group; ++g) {
+    for (int64_t t = 0; t < c.n; ++t) {
+      const double want = c.Score(&queries[g * head_dim], t, scale);
+      ASSERT_NEAR(f32_scores[g * c.n + t], want, tolerance)
+          << "f32 planes, head " << g << " t " << t;
+      ASSERT_NEAR(i16_scores[g * c.n + t], want,
+                  tolerance + c.I16Bound(&queries[g * head_dim], t, scale))
+          << "int16 planes, head " << g << " t " << t;
+    }
+  }
   for (const AttentionKernels* kernels : AvailableAttentionKernels()) {
     SCOPED_TRACE(kernels->isa);
     std::vector<float> table(c.z.size());
     std::vector<float> scores(c.n);
     std::vector<float> decoded(group * c.n);
-    kernels->key_scores_by_decoding(c.arrays(), c.planes.data(),
-                                    queries.data(), group, c.keys(), scale,
-                                    decoded.data(), c.n);
+    kernels->key_scores_by_decoding(c.arrays(), c.planes_i16.data(),
+                                    c.pair_scale.data(), queries.data(), group,
+                                    c.keys(), scale, decoded.data(), c.n);
     for (int g = 0; g < group; ++g) {
       kernels->build_key_score_table(c.arrays(), &queries[g * head_dim],
                                      table.data());
@@ -161,11 +197,46 @@ TEST_P(KeyKernelTest, EveryVariantMatchesTheDefinition) {
       for (int64_t t = 0; t < c.n; ++t) {
         const double want = c.Score(&queries[g * head_dim], t, scale);
         ASSERT_NEAR(scores[t], want, tolerance) << "table, head " << g << " t " << t;
-        ASSERT_NEAR(decoded[g * c.n + t], want, tolerance)
+        // The same integer sums as the int16 reference: float rounding only.
+        ASSERT_NEAR(decoded[g * c.n + t], i16_scores[g * c.n + t], tolerance)
             << "decode, head " << g << " t " << t;
       }
     }
   }
+}
+
+// Int16 planes of codebooks whose stages shrink (as residual stages do):
+// the scores stay within the stated (worst-case) bound, and their actual
+// error is far below it: small next to the scores.
+TEST(KeyKernelTest, Int16PlanesOfShrinkingStagesAreAccurate) {
+  const int stages = 21;
+  KeyCase c(128, 6, stages, PairLayout::kHalf, 200, 3);
+  const int64_t per_stage = c.z.size() / stages;
+  for (size_t i = 0; i < c.z.size(); ++i) {
+    c.z[i] *= std::pow(0.7f, static_cast<float>(i / per_stage));
+  }
+  MakeKeyCentrePlanesReference(c.arrays(), c.planes.data());
+  MakeKeyCentrePlanesI16Reference(c.arrays(), c.planes_i16.data(),
+                                  c.pair_scale.data());
+  Rng rng(4);
+  const std::vector<float> query = Normal(128, rng);
+  std::vector<float> scores(c.n);
+  KeyScoresByDecodingI16Reference(c.arrays(), c.planes_i16.data(),
+                                  c.pair_scale.data(), query.data(), 1,
+                                  c.keys(), 1.0f, scores.data(), c.n);
+  double score_square = 0.0, error_square = 0.0;
+  for (int64_t t = 0; t < c.n; ++t) {
+    const double want = c.Score(query.data(), t, 1.0f);
+    ASSERT_NEAR(scores[t], want,
+                1e-4 * std::abs(want) + c.I16Bound(query.data(), t, 1.0f))
+        << "t " << t;
+    score_square += want * want;
+    error_square += (scores[t] - want) * (scores[t] - want);
+  }
+  const double relative_error = std::sqrt(error_square / score_square);
+  std::printf("int16 planes: rms score error / rms score = %.2e\n",
+              relative_error);
+  EXPECT_LT(relative_error, 1e-3);
 }
 
 INSTANTIATE_TEST_SUITE_P(

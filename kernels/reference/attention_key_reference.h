@@ -11,7 +11,8 @@
 // rotation per pair. Two kernels compute the same scores:
 //   * from the table: per query head, 2 * stages table reads per pair;
 //   * by decoding: per KV head, decode the key once, rotate it, and take the
-//     dot product with every query head of the group (cheaper for GQA).
+//     dot product with every query head of the group (cheaper for GQA); in
+//     f32, or from int16 planes (the CPU kernels' form).
 // Plain arrays only, so CPU and CUDA kernels share these oracles.
 #ifndef KERNELS_REFERENCE_ATTENTION_KEY_REFERENCE_H_
 #define KERNELS_REFERENCE_ATTENTION_KEY_REFERENCE_H_
@@ -85,6 +86,29 @@ void KeyScoresByDecodingReference(const KeyCodebookArrays& codebooks,
                                   int num_queries, const PackedKeyCodes& keys,
                                   float scale, float* scores,
                                   int64_t scores_stride);
+
+// The centre planes in int16, so that a decoder adds integers exactly and
+// reads half the bytes (the planes of a KV head then fit a CPU's L2): one
+// scale per pair j, pair_scale[j] = 2 * sum_s m_{s,j} / (32767 - 2 * stages)
+// with m_{s,j} the largest |entry| of pair j in stage s's planes, and
+// planes[i] = round(float plane[i] / pair_scale[j]). Any key's decoded
+// integer sum (one a- and one b-row per stage) then fits int16, and each of
+// its components is off the f32 sum by at most stages * pair_scale[j] (the
+// entries' rounding), so a score is off by at most
+// scale * |norm| * sum_j |q_j| * sqrt(2) * stages * pair_scale[j].
+// planes: as MakeKeyCentrePlanesReference's, int16 (written);
+// pair_scale: [num_pairs] (written; 1 for a pair of zero entries).
+void MakeKeyCentrePlanesI16Reference(const KeyCodebookArrays& codebooks,
+                                     int16_t* planes, float* pair_scale);
+
+// KeyScoresByDecodingReference on int16 planes: each key decoded as the
+// integer sum of its rows, times pair_scale per pair.
+void KeyScoresByDecodingI16Reference(const KeyCodebookArrays& codebooks,
+                                     const int16_t* planes,
+                                     const float* pair_scale,
+                                     const float* queries, int num_queries,
+                                     const PackedKeyCodes& keys, float scale,
+                                     float* scores, int64_t scores_stride);
 
 }  // namespace commvq
 
