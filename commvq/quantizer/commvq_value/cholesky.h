@@ -17,6 +17,12 @@ bool CholeskyInPlace(std::vector<double>& a, int64_t m);
 // (y: [m], one right-hand side).
 void CholeskySolve(const std::vector<double>& l, int64_t m, double* y);
 
+// Solves L L^T Y = Y in place for `k` right-hand sides at once (y: [m, k]
+// row-major, one column per system), in chunks of columns that stay in
+// cache while the factor streams past.
+void CholeskySolveColumns(const std::vector<double>& l, int64_t m, double* y,
+                          int64_t k);
+
 }  // namespace commvq
 
 #endif  // COMMVQ_QUANTIZER_COMMVQ_VALUE_CHOLESKY_H_

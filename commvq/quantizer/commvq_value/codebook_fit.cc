@@ -1,5 +1,6 @@
 #include "commvq/quantizer/commvq_value/codebook_fit.h"
 
+#include <algorithm>
 #include <cmath>
 
 #include "absl/strings/str_cat.h"
@@ -88,15 +89,19 @@ absl::StatusOr<std::vector<float>> FitValueCodebook(const uint8_t* bits,
     return absl::InternalError(
         "value codebook fit: the normal equations are not definite");
   }
-  // Solve L L^T C = rhs column by column (columns are independent).
+  // Solve L L^T C = rhs for ranges of columns (columns are independent,
+  // and a column's arithmetic does not depend on its range).
   std::vector<float> codebook(nc * dim);
-  ParallelRange(pool, dim, 8, [&](int64_t begin, int64_t end) {
-    std::vector<double> y(nc);
-    for (int64_t c = begin; c < end; ++c) {
-      for (int64_t i = 0; i < nc; ++i) y[i] = rhs[i * dim + c];
-      CholeskySolve(a, nc, y.data());
-      for (int64_t i = 0; i < nc; ++i) {
-        codebook[i * dim + c] = static_cast<float>(y[i]);
+  ParallelRange(pool, dim, 16, [&](int64_t begin, int64_t end) {
+    const int64_t w = end - begin;
+    std::vector<double> y(nc * w);
+    for (int64_t i = 0; i < nc; ++i) {
+      std::copy_n(&rhs[i * dim + begin], w, &y[i * w]);
+    }
+    CholeskySolveColumns(a, nc, y.data(), w);
+    for (int64_t i = 0; i < nc; ++i) {
+      for (int64_t c = 0; c < w; ++c) {
+        codebook[i * dim + begin + c] = static_cast<float>(y[i * w + c]);
       }
     }
   });

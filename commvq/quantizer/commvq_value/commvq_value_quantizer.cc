@@ -174,26 +174,35 @@ class CommvqValueQuantizer final : public Quantizer {
                             uint8_t* side) const override {
     const int64_t d = params_.dim;
     const int64_t nc = params_.num_code_bits;
-    std::vector<float> unit(d), y(d);
-    std::vector<uint8_t> bits(nc);
-    std::vector<float> logits(search_ ? 0 : 2 * nc);
-    std::vector<float> scratch(search_ ? 0 : d + params_.encoder.hidden);
-    ValueSearchEncoder::Scratch search_scratch;
+    // Every vector prescaled to a unit row first, so the search encodes
+    // them in blocks (search_encode.h); zero vectors get zero bits.
+    std::vector<float> units(num_vectors * d), y(d);
+    std::vector<double> prescale(num_vectors);
     for (int64_t v = 0; v < num_vectors; ++v) {
-      const double p = PrescaleToUnit(x + v * d, params_.channel_scale.data(),
-                                      d, unit.data());
+      prescale[v] = PrescaleToUnit(x + v * d, params_.channel_scale.data(), d,
+                                   &units[v * d]);
+    }
+    std::vector<uint8_t> bits(num_vectors * nc);
+    if (search_) {
+      ValueSearchEncoder::Scratch scratch;
+      search_->EncodeRows(units.data(), num_vectors, bits.data(), nullptr,
+                          &scratch);
+    } else {
+      std::vector<float> logits(2 * nc), scratch(d + params_.encoder.hidden);
+      for (int64_t v = 0; v < num_vectors; ++v) {
+        ValueMlpLogits(params_.encoder, d, nc, &units[v * d], logits.data(),
+                       scratch.data());
+        CategoriesToBits(logits.data(), nc / 2, &bits[v * nc]);
+      }
+    }
+    for (int64_t v = 0; v < num_vectors; ++v) {
+      uint8_t* row = &bits[v * nc];
+      const double p = prescale[v];
       float factor = 0.0f;
       if (p == 0.0) {
-        std::fill(bits.begin(), bits.end(), 0);
+        std::fill(row, row + nc, 0);
       } else {
-        if (search_) {
-          search_->Encode(unit.data(), bits.data(), &search_scratch);
-        } else {
-          ValueMlpLogits(params_.encoder, d, nc, unit.data(), logits.data(),
-                         scratch.data());
-          CategoriesToBits(logits.data(), nc / 2, bits.data());
-        }
-        const double norm = SumRows(bits.data(), y.data());
+        const double norm = SumRows(row, y.data());
         factor = norm > 0.0 ? static_cast<float>(p / norm) : 0.0f;
         if (!std::isfinite(factor)) {
           return absl::InvalidArgumentError(absl::StrCat(
@@ -201,7 +210,7 @@ class CommvqValueQuantizer final : public Quantizer {
               ", too large for the f32 factor"));
         }
       }
-      PackValueCodeBits(bits.data(), nc, codes + v * layout().code_bytes);
+      PackValueCodeBits(row, nc, codes + v * layout().code_bytes);
       std::memcpy(side + v * kFactorBytes, &factor, kFactorBytes);
     }
     return absl::OkStatus();

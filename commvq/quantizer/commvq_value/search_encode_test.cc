@@ -167,6 +167,63 @@ TEST(ValueSearchEncoderTest, BeatsTheAllZeroCodeAndRestartsNeverHurt) {
   EXPECT_LE(b, a + 1e-6);
 }
 
+// Vectors encoded in blocks get exactly what each gets alone.
+TEST(ValueSearchEncoderTest, BlocksGiveEachVectorItsOwnResult) {
+  const std::vector<float> codebook = Normals(kBits * kDim, 0.3f, 31);
+  const int64_t n = 2 * ValueSearchEncoder::kBlockVectors + 5;
+  const std::vector<float> x = Normals(n * kDim, 1.0f, 32);
+  for (const ValueSearchOptions options :
+       {ValueSearchOptions{4, 0, true}, ValueSearchOptions{4, 2, false}}) {
+    const ValueSearchEncoder encoder(codebook.data(), kBits, kDim, options);
+    ValueSearchEncoder::Scratch scratch;
+    std::vector<uint8_t> together(n * kBits);
+    std::vector<double> errors(n);
+    encoder.EncodeRows(x.data(), n, together.data(), errors.data(), &scratch);
+    for (int64_t v = 0; v < n; ++v) {
+      std::vector<uint8_t> alone(kBits);
+      EXPECT_EQ(encoder.Encode(&x[v * kDim], alone.data(), &scratch),
+                errors[v]);
+      EXPECT_EQ(alone, std::vector<uint8_t>(&together[v * kBits],
+                                            &together[(v + 1) * kBits]))
+          << v;
+    }
+  }
+}
+
+// A larger codebook (more code bits than channels, as at 2 bits) against
+// the scalar reference.
+TEST(ValueSearchEncoderTest, TwoBitShapeMatchesTheScalarReference) {
+  constexpr int64_t kWideBits = 64, kWideDim = 32, kN = 40;
+  const std::vector<float> codebook = Normals(kWideBits * kWideDim, 0.2f, 41);
+  const std::vector<float> x = Normals(kN * kWideDim, 1.0f, 42);
+  std::vector<float> weights(kWideDim);
+  for (int64_t c = 0; c < kWideDim; ++c) weights[c] = 0.5f + 0.25f * (c % 3);
+  const ValueSearchOptions options{8, 1, true};
+  const ValueSearchEncoder encoder(codebook.data(), kWideBits, kWideDim,
+                                   options, weights.data());
+  std::vector<uint8_t> fast(kN * kWideBits);
+  std::vector<double> errors(kN);
+  ValueSearchEncoder::Scratch scratch;
+  encoder.EncodeRows(x.data(), kN, fast.data(), errors.data(), &scratch);
+  int same = 0;
+  for (int64_t v = 0; v < kN; ++v) {
+    std::vector<uint8_t> slow(kWideBits), start(kWideBits);
+    encoder.FirstStart(&x[v * kWideDim], start.data());
+    const double r = ReferenceValueSearch(
+        codebook.data(), kWideBits, kWideDim, options, &x[v * kWideDim],
+        slow.data(), weights.data(), start.data());
+    EXPECT_NEAR(errors[v],
+                ValueCodeSquaredError(codebook.data(), kWideBits, kWideDim,
+                                      &fast[v * kWideBits], &x[v * kWideDim],
+                                      weights.data()),
+                1e-4 * (1.0 + errors[v]));
+    EXPECT_NEAR(errors[v], r, 1e-3 * (1.0 + r));
+    same += slow == std::vector<uint8_t>(&fast[v * kWideBits],
+                                         &fast[(v + 1) * kWideBits]);
+  }
+  EXPECT_GE(same, kN - 2);
+}
+
 TEST(ValueSearchEncoderTest, BatchDoesNotDependOnThePool) {
   const std::vector<float> codebook = Normals(kBits * kDim, 0.3f, 7);
   const std::vector<float> x = Normals(300 * kDim, 1.0f, 8);
