@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <ctime>
 #include <cstring>
 #include <functional>
 #include <memory>
@@ -64,6 +65,7 @@ struct Row {
   int64_t context = 0;
   int threads = 0;
   double ms = 0.0;
+  double cpu_ms = 0.0;
   double kv_bytes_per_token = 0.0;
   std::string key_kernel;
   // CommVQ rows: the mean phase times of the timed runs and the floors.
@@ -82,16 +84,26 @@ struct Method {
   Floors floors;
 };
 
-// Median wall time of `repeats` runs after one warm-up, in ms (and the
-// phases' mean times in method.phases).
-absl::StatusOr<double> TimeMs(const Method& method, ThreadPool* pool,
+struct Timing {
+  double ms = 0.0;      // wall time
+  double cpu_ms = 0.0;  // CPU time of the process (all its threads)
+};
+
+// Median wall and CPU times of `repeats` runs after one warm-up, in ms (and
+// the phases' mean wall times in method.phases). On a shared machine the
+// CPU time of a one-thread run is the steadier figure: it leaves out the
+// time the process waited for a core.
+absl::StatusOr<Timing> TimeMs(const Method& method, ThreadPool* pool,
                               int repeats) {
   CVQ_RETURN_IF_ERROR(method.attend(pool));
   if (method.phases) *method.phases = AttendPhaseTimes();
-  std::vector<double> ms;
+  std::vector<double> ms, cpu_ms;
   for (int r = 0; r < repeats; ++r) {
     const auto start = std::chrono::steady_clock::now();
+    const std::clock_t cpu_start = std::clock();
     CVQ_RETURN_IF_ERROR(method.attend(pool));
+    cpu_ms.push_back(1000.0 * static_cast<double>(std::clock() - cpu_start) /
+                     CLOCKS_PER_SEC);
     ms.push_back(std::chrono::duration<double, std::milli>(
                      std::chrono::steady_clock::now() - start)
                      .count());
@@ -104,7 +116,8 @@ absl::StatusOr<double> TimeMs(const Method& method, ThreadPool* pool,
     }
   }
   std::sort(ms.begin(), ms.end());
-  return ms[ms.size() / 2];
+  std::sort(cpu_ms.begin(), cpu_ms.end());
+  return Timing{ms[ms.size() / 2], cpu_ms[cpu_ms.size() / 2]};
 }
 
 // The dense baselines: keys and values head-major, [kv_heads, n, head_dim]
@@ -263,8 +276,9 @@ std::string PhaseJson(const Row& r) {
 
 std::string RowText(const Row& r) {
   std::string text = absl::StrFormat(
-      "%-9s context %7d threads %d  %9.3f ms  %8.1f KV bytes/token  %s",
-      r.method, r.context, r.threads, r.ms, r.kv_bytes_per_token,
+      "%-9s context %7d threads %d  %9.3f ms (cpu %9.3f)  %8.1f KV "
+      "bytes/token  %s",
+      r.method, r.context, r.threads, r.ms, r.cpu_ms, r.kv_bytes_per_token,
       r.key_kernel);
   if (r.phases) {
     absl::StrAppendFormat(
@@ -389,12 +403,14 @@ absl::Status RunBenchAttention(const ParsedFlags& flags, absl::string_view,
           }
         }
         for (Method& method : runs) {
-          CVQ_ASSIGN_OR_RETURN(const double ms, TimeMs(method, &pool, repeats));
+          CVQ_ASSIGN_OR_RETURN(const Timing timing,
+                               TimeMs(method, &pool, repeats));
           Row row;
           row.method = method.name;
           row.context = context;
           row.threads = thread_count;
-          row.ms = ms;
+          row.ms = timing.ms;
+          row.cpu_ms = timing.cpu_ms;
           row.kv_bytes_per_token = method.kv_bytes_per_token;
           row.key_kernel = method.key_kernel;
           if (method.phases) row.phases = *method.phases;
@@ -416,10 +432,10 @@ absl::Status RunBenchAttention(const ParsedFlags& flags, absl::string_view,
       const Row& r = rows[i];
       io.out << absl::StrFormat(
           "%s{\"method\": \"%s\", \"context\": %d, \"threads\": %d, "
-          "\"ms\": %.3f, \"kv_bytes_per_token\": %.1f, \"key_kernel\": "
-          "\"%s\"%s}",
+          "\"ms\": %.3f, \"cpu_ms\": %.3f, \"kv_bytes_per_token\": %.1f, "
+          "\"key_kernel\": \"%s\"%s}",
           i ? ",\n  " : "\n  ", r.method, r.context, r.threads, r.ms,
-          r.kv_bytes_per_token, r.key_kernel, PhaseJson(r));
+          r.cpu_ms, r.kv_bytes_per_token, r.key_kernel, PhaseJson(r));
     }
     io.out << "\n]}\n";
   }

@@ -122,45 +122,164 @@ constexpr int64_t kKeyBlockTokens = 32;
 
 // The integer keys of tokens [begin, begin + count): out[t - begin] is the
 // sum of token t's a- and b-rows of every stage, [count, head_dim] int16.
-// kVecs: head_dim / 32 when the sum fits in registers (head_dim 64 and
+// The codes are first turned into row offsets (rows[t][2 s + half]), so
+// that the adding loop is only loads and adds and the CPU can have the
+// rows of several tokens in flight; two tokens are added at a time.
+// kVecs: head_dim / 32 when the sums fit in registers (head_dim 64 and
 // 128), else 0 (a loop over head_dim in memory).
 template <int kVecs>
 void DecodeKeysI16(const KeyCodebookArrays& cb, const int16_t* planes,
                    const PackedKeyCodes& keys, int64_t begin, int64_t count,
-                   int16_t* out) {
+                   int32_t* rows, int16_t* out) {
   const int64_t dim = cb.head_dim;
   const int bits = 2 * cb.half_bits;
   const uint32_t b_mask = (1u << cb.half_bits) - 1;
   const int64_t plane = int64_t{cb.num_values()} * dim;
-  for (int64_t t = begin; t < begin + count; ++t) {
-    const uint8_t* row = keys.codes + t * keys.code_stride;
-    int16_t* __restrict key = out + (t - begin) * dim;
-    I16x32 acc[kVecs > 0 ? kVecs : 1] = {};
-    if (kVecs == 0) {
-      for (int64_t c = 0; c < dim; ++c) key[c] = 0;
-    }
+  const int row_count = 2 * cb.stages;
+  const uint32_t mask = (1u << bits) - 1;
+  for (int64_t t = 0; t < count; ++t) {
+    const uint8_t* row = keys.codes + (begin + t) * keys.code_stride;
+    int32_t* __restrict r = rows + t * row_count;
+    // A 4-byte load per code, without branches, reads up to 3 bytes past
+    // the code: inside the next token's row except for the last token of
+    // the call, which reads byte by byte.
+    const bool last = begin + t == keys.n - 1;
     for (int s = 0; s < cb.stages; ++s) {
-      const uint32_t code = ReadCode(row, keys.first_code + s, bits);
-      const int16_t* __restrict a =
-          planes + (2 * s) * plane + (code >> cb.half_bits) * dim;
-      const int16_t* __restrict b =
-          planes + (2 * s + 1) * plane + (code & b_mask) * dim;
-      if (kVecs > 0) {
-        for (int v = 0; v < kVecs; ++v) {
-          // Unaligned loads (no value returned: a 64-byte vector return
-          // would change the ABI of the AVX2 build).
-          I16x32 row_a, row_b;
-          std::memcpy(&row_a, a + 32 * v, sizeof(row_a));
-          std::memcpy(&row_b, b + 32 * v, sizeof(row_b));
-          acc[v] += row_a + row_b;
-        }
+      uint32_t code;
+      if (last) {
+        code = ReadCode(row, keys.first_code + s, bits);
       } else {
+        const int64_t bit = (keys.first_code + s) * bits;
+        uint32_t word;
+        std::memcpy(&word, row + (bit >> 3), sizeof(word));
+        code = (word >> (bit & 7)) & mask;
+      }
+      r[2 * s] = static_cast<int32_t>((2 * s) * plane +
+                                      (code >> cb.half_bits) * dim);
+      r[2 * s + 1] = static_cast<int32_t>((2 * s + 1) * plane +
+                                          (code & b_mask) * dim);
+    }
+  }
+  if (kVecs == 0) {
+    for (int64_t t = 0; t < count; ++t) {
+      int16_t* __restrict key = out + t * dim;
+      for (int64_t c = 0; c < dim; ++c) key[c] = 0;
+      for (int i = 0; i < row_count; ++i) {
+        const int16_t* __restrict p = planes + rows[t * row_count + i];
         for (int64_t c = 0; c < dim; ++c) {
-          key[c] = static_cast<int16_t>(key[c] + a[c] + b[c]);
+          key[c] = static_cast<int16_t>(key[c] + p[c]);
         }
       }
     }
-    if (kVecs > 0) std::memcpy(key, acc, sizeof(acc));
+    return;
+  }
+  constexpr int kTokens = 2;
+  for (int64_t t = 0; t < count; t += kTokens) {
+    // The last odd token is added twice into the second slot, unused.
+    const int32_t* r[kTokens];
+    for (int k = 0; k < kTokens; ++k) {
+      r[k] = rows + Min(t + k, count - 1) * row_count;
+    }
+    I16x32 acc[kTokens][kVecs > 0 ? kVecs : 1] = {};
+    for (int i = 0; i < row_count; ++i) {
+      for (int k = 0; k < kTokens; ++k) {
+        const int16_t* p = planes + r[k][i];
+        for (int v = 0; v < kVecs; ++v) {
+          // An unaligned load (no value returned: a 64-byte vector return
+          // would change the ABI of the AVX2 build).
+          I16x32 part;
+          std::memcpy(&part, p + 32 * v, sizeof(part));
+          acc[k][v] += part;
+        }
+      }
+    }
+    for (int k = 0; k < kTokens && t + k < count; ++k) {
+      std::memcpy(out + (t + k) * dim, acc[k], sizeof(acc[k]));
+    }
+  }
+}
+
+// 16 floats and their int16 source, for the scores of decoded keys.
+typedef float F32x16 __attribute__((vector_size(64)));
+typedef int16_t I16x16 __attribute__((vector_size(32)));
+typedef int32_t I32x16 __attribute__((vector_size(64)));
+
+// The sum of the 16 lanes of *v (by pointer: see I16x32).
+float LaneSum(const F32x16* v) {
+  F32x16 s = *v;
+  s += __builtin_shuffle(s, I32x16{8, 9, 10, 11, 12, 13, 14, 15, 0, 1, 2, 3,
+                                   4, 5, 6, 7});
+  s += __builtin_shuffle(s, I32x16{4, 5, 6, 7, 0, 1, 2, 3, 4, 5, 6, 7, 0, 1,
+                                   2, 3});
+  s += __builtin_shuffle(s, I32x16{2, 3, 0, 1, 2, 3, 0, 1, 2, 3, 0, 1, 2, 3,
+                                   0, 1});
+  s += __builtin_shuffle(s, I32x16{1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0,
+                                   1, 0});
+  return s[0];
+}
+
+// The scores of tokens [t0, t0 + count) from their integer keys (block,
+// [count, 32 * kVecs] int16): convert, rotate and dot with the queries q
+// (split, times the pair scales), all in registers. kVecs: head_dim / 32.
+template <int kVecs>
+void ScoreDecodedKeys(const int16_t* block, int64_t t0, int64_t count,
+                      const PackedKeyCodes& keys, const float* q,
+                      int num_queries, float scale, float* scores,
+                      int64_t scores_stride) {
+  constexpr int kPairs = 16 * kVecs;
+  for (int64_t t = t0; t < t0 + count; ++t) {
+    const int16_t* key = block + (t - t0) * 2 * kPairs;
+    const float* cs = keys.cos + t * kPairs;
+    const float* sn = keys.sin + t * kPairs;
+    F32x16 rx[kVecs], ry[kVecs];
+    for (int v = 0; v < kVecs; ++v) {
+      I16x16 xi, yi;
+      F32x16 c, s;
+      std::memcpy(&xi, key + 16 * v, sizeof(xi));
+      std::memcpy(&yi, key + kPairs + 16 * v, sizeof(yi));
+      std::memcpy(&c, cs + 16 * v, sizeof(c));
+      std::memcpy(&s, sn + 16 * v, sizeof(s));
+      const F32x16 x = __builtin_convertvector(xi, F32x16);
+      const F32x16 y = __builtin_convertvector(yi, F32x16);
+      rx[v] = x * c - y * s;
+      ry[v] = x * s + y * c;
+    }
+    const float factor = scale * keys.norms[t];
+    for (int g = 0; g < num_queries; ++g) {
+      const float* qg = q + g * 2 * kPairs;
+      F32x16 dot = {};
+      for (int v = 0; v < kVecs; ++v) {
+        F32x16 qx, qy;
+        std::memcpy(&qx, qg + 16 * v, sizeof(qx));
+        std::memcpy(&qy, qg + kPairs + 16 * v, sizeof(qy));
+        dot += qx * rx[v] + qy * ry[v];
+      }
+      scores[g * scores_stride + t] = factor * LaneSum(&dot);
+    }
+  }
+}
+
+// ScoreDecodedKeys for any head_dim, with loops over it in memory.
+void ScoreDecodedKeysAnyDim(const int16_t* block, int64_t t0, int64_t count,
+                            const PackedKeyCodes& keys, const float* q,
+                            int num_queries, int64_t dim, float scale,
+                            float* scores, int64_t scores_stride,
+                            float* rotated) {
+  const int64_t pairs = dim / 2;
+  for (int64_t t = t0; t < t0 + count; ++t) {
+    const int16_t* __restrict key = block + (t - t0) * dim;
+    const float* __restrict cs = keys.cos + t * pairs;
+    const float* __restrict sn = keys.sin + t * pairs;
+    for (int64_t j = 0; j < pairs; ++j) {
+      const float x = key[j];
+      const float y = key[pairs + j];
+      rotated[j] = x * cs[j] - y * sn[j];
+      rotated[pairs + j] = x * sn[j] + y * cs[j];
+    }
+    const float factor = scale * keys.norms[t];
+    for (int g = 0; g < num_queries; ++g) {
+      scores[g * scores_stride + t] = factor * Dot(q + g * dim, rotated, dim);
+    }
   }
 }
 
@@ -171,10 +290,12 @@ void ScoresByDecodingI16(const KeyCodebookArrays& cb, const int16_t* planes,
   const int64_t pairs = cb.num_pairs();
   const int64_t dim = cb.head_dim;
   // q: the split queries times the pair scales (so integer keys need no
-  // scaling); rotated: one key, as floats, rotated; block: integer keys.
+  // scaling); rotated: one key, as floats, rotated (any head_dim only);
+  // block: integer keys; rows: their plane rows.
   float* q = new float[(num_queries + 1) * dim];
-  float* __restrict rotated = q + num_queries * dim;
+  float* rotated = q + num_queries * dim;
   int16_t* block = new int16_t[kKeyBlockTokens * dim];
+  int32_t* rows = new int32_t[kKeyBlockTokens * 2 * cb.stages];
   for (int g = 0; g < num_queries; ++g) {
     float* __restrict qg = q + g * dim;
     SplitPairs(cb, queries + g * dim, qg);
@@ -185,29 +306,22 @@ void ScoresByDecodingI16(const KeyCodebookArrays& cb, const int16_t* planes,
   }
   for (int64_t t0 = 0; t0 < keys.n; t0 += kKeyBlockTokens) {
     const int64_t count = Min(kKeyBlockTokens, keys.n - t0);
+    // head_dim 64 and 128 (nearly every model) in registers.
     if (dim == 64) {
-      DecodeKeysI16<2>(cb, planes, keys, t0, count, block);
+      DecodeKeysI16<2>(cb, planes, keys, t0, count, rows, block);
+      ScoreDecodedKeys<2>(block, t0, count, keys, q, num_queries, scale,
+                          scores, scores_stride);
     } else if (dim == 128) {
-      DecodeKeysI16<4>(cb, planes, keys, t0, count, block);
+      DecodeKeysI16<4>(cb, planes, keys, t0, count, rows, block);
+      ScoreDecodedKeys<4>(block, t0, count, keys, q, num_queries, scale,
+                          scores, scores_stride);
     } else {
-      DecodeKeysI16<0>(cb, planes, keys, t0, count, block);
-    }
-    for (int64_t t = t0; t < t0 + count; ++t) {
-      const int16_t* __restrict key = block + (t - t0) * dim;
-      const float* __restrict cs = keys.cos + t * pairs;
-      const float* __restrict sn = keys.sin + t * pairs;
-      for (int64_t j = 0; j < pairs; ++j) {
-        const float x = key[j];
-        const float y = key[pairs + j];
-        rotated[j] = x * cs[j] - y * sn[j];
-        rotated[pairs + j] = x * sn[j] + y * cs[j];
-      }
-      const float factor = scale * keys.norms[t];
-      for (int g = 0; g < num_queries; ++g) {
-        scores[g * scores_stride + t] = factor * Dot(q + g * dim, rotated, dim);
-      }
+      DecodeKeysI16<0>(cb, planes, keys, t0, count, rows, block);
+      ScoreDecodedKeysAnyDim(block, t0, count, keys, q, num_queries, dim,
+                             scale, scores, scores_stride, rotated);
     }
   }
+  delete[] rows;
   delete[] block;
   delete[] q;
 }
@@ -228,7 +342,7 @@ int64_t ValueAccumulatorFloats(int64_t num_bits, int num_heads) {
 // Tokens whose weight rows are transposed together, and code bytes whose
 // histograms (kTileBytes * 2 * 16 rows of padded heads: 16 KB for 32
 // heads) stay in L1 while those tokens are added.
-constexpr int64_t kValueBlockTokens = 64;
+constexpr int64_t kValueBlockTokens = 512;
 constexpr int64_t kValueTileBytes = 4;
 
 // Adds the n transposed weight rows wf ([n, width]) of one block to the

@@ -241,7 +241,8 @@ TEST(KeyKernelTest, Int16PlanesOfShrinkingStagesAreAccurate) {
 
 INSTANTIATE_TEST_SUITE_P(
     Shapes, KeyKernelTest,
-    ::testing::Combine(::testing::Values(int64_t{64}, int64_t{128}),
+    // head_dim 96: the kernels' path for sizes other than 64 and 128.
+    ::testing::Combine(::testing::Values(int64_t{64}, int64_t{96}, int64_t{128}),
                        ::testing::Values(1, 4, 6, 8),
                        ::testing::Values(PairLayout::kHalf,
                                          PairLayout::kInterleaved)));
