@@ -25,7 +25,10 @@ namespace {
 // The benchmark's shape: d = 8 KV heads x 128 = 1024, as LLaMA-3.1-8B.
 constexpr int64_t kBenchHeads = 8;
 constexpr int64_t kBenchHeadDim = 128;
-// train-values --attention_loss_weight: TODO measured below.
+// train-values --attention_loss_weight: off. On SmolLM2 (layers 0, 10, 20,
+// 1 bit, eval-kv attention output error, mean of 3 seeds) 0.3 gave 0.3111
+// against 0.3118 without it (seed spread +-0.004), 1 gave 0.3155, 3 gave
+// 0.3280 and 10 gave 0.3371: no measurable gain for the extra time.
 constexpr char kDefaultAttentionWeight[] = "0";
 
 // The number of flag `name` (default `fallback`): > 0 when `positive`,
