@@ -8,7 +8,6 @@
 #include <system_error>
 #include <utility>
 
-#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/types/span.h"
 #include "commvq/base/float16.h"
@@ -21,6 +20,7 @@
 #include "commvq/quantizer/commvq_key/key_codebook.h"
 #include "commvq/quantizer/commvq_key/structured_encode.h"
 #include "commvq/quantizer/vector_norm.h"
+#include "training/dump_samples.h"
 #include "training/key_checkpoint.h"
 
 namespace commvq {
@@ -67,53 +67,7 @@ int ResolvedStages(const TrainKeysOptions& options) {
       1, kMaxStages);
 }
 
-absl::StatusOr<int64_t> MetaInt(const SafetensorsFile& dump,
-                                const std::string& path,
-                                const std::string& key) {
-  const auto it = dump.metadata().find(key);
-  int64_t value = 0;
-  if (it == dump.metadata().end() || !absl::SimpleAtoi(it->second, &value)) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("train keys: KV dump ", path, ": metadata '", key,
-                     "' is missing or not an integer"));
-  }
-  return value;
-}
-
-std::string MetaString(const SafetensorsFile& dump, const std::string& key) {
-  const auto it = dump.metadata().find(key);
-  return it == dump.metadata().end() ? std::string() : it->second;
-}
-
-// [rows, cols] f32 of a f16 / bf16 / f32 tensor's rows `rows` (indices).
-absl::StatusOr<std::vector<float>> ReadRows(const SafetensorsTensor& tensor,
-                                            const std::vector<int64_t>& rows,
-                                            int64_t cols) {
-  std::vector<float> out(rows.size() * cols);
-  const size_t element = tensor.dtype == DType::kF32 ? 4 : 2;
-  std::vector<uint16_t> halves(cols);
-  for (size_t r = 0; r < rows.size(); ++r) {
-    const char* src = tensor.data.data() + rows[r] * cols * element;
-    float* dst = &out[r * cols];
-    switch (tensor.dtype) {
-      case DType::kF32:
-        std::memcpy(dst, src, cols * sizeof(float));
-        break;
-      case DType::kF16:
-        std::memcpy(halves.data(), src, cols * 2);
-        HalvesToFloats(halves, absl::MakeSpan(dst, cols));
-        break;
-      case DType::kBF16:
-        std::memcpy(halves.data(), src, cols * 2);
-        Bfloat16sToFloats(halves, absl::MakeSpan(dst, cols));
-        break;
-      default:
-        return absl::InvalidArgumentError(absl::StrCat(
-            "train keys: tensor ", tensor.name, " is not f16, bf16 or f32"));
-    }
-  }
-  return out;
-}
+constexpr absl::string_view kWho = "train keys";
 
 }  // namespace
 
@@ -269,37 +223,12 @@ absl::Status TrainKeysFromDump(const std::string& dump_path,
   }
   CVQ_ASSIGN_OR_RETURN(const SafetensorsFile dump,
                        SafetensorsFile::Open(dump_path));
-  const std::string format = MetaString(dump, "format");
-  if (format != "commvq-kv-dump-1") {
-    return absl::InvalidArgumentError(
-        absl::StrCat("train keys: ", dump_path, " has format '", format,
-                     "': expected a KV dump (commvq-kv-dump-1)"));
-  }
-  CVQ_ASSIGN_OR_RETURN(const int64_t num_layers,
-                       MetaInt(dump, dump_path, "num_layers"));
-  CVQ_ASSIGN_OR_RETURN(const int64_t num_heads,
-                       MetaInt(dump, dump_path, "num_heads"));
-  CVQ_ASSIGN_OR_RETURN(const int64_t num_kv_heads,
-                       MetaInt(dump, dump_path, "num_kv_heads"));
-  CVQ_ASSIGN_OR_RETURN(const int64_t head_dim,
-                       MetaInt(dump, dump_path, "head_dim"));
-  const std::string layout_name = MetaString(dump, "pair_layout");
-  PairLayout layout;
-  if (layout_name == "half") {
-    layout = PairLayout::kHalf;
-  } else if (layout_name == "interleaved") {
-    layout = PairLayout::kInterleaved;
-  } else {
-    return absl::InvalidArgumentError(
-        absl::StrCat("train keys: KV dump ", dump_path, ": pair_layout '",
-                     layout_name, "': expected half or interleaved"));
-  }
-  double rope_theta = 0.0;
-  if (!absl::SimpleAtod(MetaString(dump, "rope_theta"), &rope_theta)) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("train keys: KV dump ", dump_path,
-                     ": metadata 'rope_theta' is missing or not a number"));
-  }
+  CVQ_ASSIGN_OR_RETURN(const KvDumpInfo info,
+                       ReadKvDumpInfo(dump, dump_path, kWho));
+  const int64_t num_layers = info.num_layers;
+  const int64_t num_kv_heads = info.num_kv_heads;
+  const int64_t head_dim = info.head_dim;
+  const PairLayout layout = info.pair_layout;
 
   if (!options.checkpoint_dir.empty()) {
     std::error_code error;
@@ -311,17 +240,8 @@ absl::Status TrainKeysFromDump(const std::string& dump_path,
     }
   }
 
-  std::vector<int> layers = options.layers;
-  if (layers.empty()) {
-    for (int i = 0; i < num_layers; ++i) layers.push_back(i);
-  }
-  for (int layer : layers) {
-    if (layer < 0 || layer >= num_layers) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("train keys: layer ", layer,
-                       " is not in the dump's [0, ", num_layers, ")"));
-    }
-  }
+  CVQ_ASSIGN_OR_RETURN(const std::vector<int> layers,
+                       DumpLayers(options.layers, num_layers, kWho));
 
   TrainKeysOptions train;
   train.num_kv_heads = num_kv_heads;
@@ -335,27 +255,16 @@ absl::Status TrainKeysFromDump(const std::string& dump_path,
   train.seed = options.seed;
   train.pool = options.pool;
 
-  const int64_t dim = num_kv_heads * head_dim;
   std::vector<std::unique_ptr<Quantizer>> quantizers;
   int64_t num_samples = 0;
   for (size_t l = 0; l < layers.size(); ++l) {
     const int layer = layers[l];
-    const std::string name = absl::StrCat("layers.", layer, ".keys");
-    CVQ_ASSIGN_OR_RETURN(const SafetensorsTensor* tensor, dump.Find(name));
-    if (tensor->shape.size() != 3 || tensor->shape[1] != num_kv_heads ||
-        tensor->shape[2] != head_dim || tensor->shape[0] < 1) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("train keys: KV dump ", dump_path, ": ", name,
-                       " is not [tokens, ", num_kv_heads, ", ", head_dim, "]"));
-    }
-    const int64_t tokens = tensor->shape[0];
-    const int64_t n = options.max_samples > 0
-                          ? std::min(options.max_samples, tokens)
-                          : tokens;
-    std::vector<int64_t> rows(n);
-    for (int64_t i = 0; i < n; ++i) rows[i] = i * tokens / n;
-    CVQ_ASSIGN_OR_RETURN(const std::vector<float> keys,
-                         ReadRows(*tensor, rows, dim));
+    CVQ_ASSIGN_OR_RETURN(
+        const DumpSamples samples,
+        ReadDumpSamples(dump, dump_path, layer, "keys", num_kv_heads, head_dim,
+                        options.max_samples, kWho));
+    const int64_t tokens = samples.tokens;
+    const int64_t n = samples.n;
     num_samples = n;
     train.resume.clear();
     train.on_stage = nullptr;
@@ -363,9 +272,9 @@ absl::Status TrainKeysFromDump(const std::string& dump_path,
       const std::string path = KeyCheckpointPath(options.checkpoint_dir, layer);
       // Everything that determines the layer's codebooks.
       const std::string fingerprint = absl::StrCat(
-          "text_crc32c=", MetaString(dump, "text_crc32c"), ",tokens=", tokens,
+          "text_crc32c=", DumpMeta(dump, "text_crc32c"), ",tokens=", tokens,
           ",layer=", layer, ",samples=", n, ",kv_heads=", num_kv_heads,
-          ",head_dim=", head_dim, ",layout=", layout_name,
+          ",head_dim=", head_dim, ",layout=", PairLayoutName(layout),
           ",half_bits=", train.half_bits, ",stages=", train.stages,
           ",iters=", train.em.iterations, ",seed=", train.seed);
       const KeyCodebookShape shape{head_dim, train.half_bits, layout};
@@ -389,7 +298,7 @@ absl::Status TrainKeysFromDump(const std::string& dump_path,
       }
     };
     absl::StatusOr<std::unique_ptr<Quantizer>> q =
-        TrainCommvqKeyLayer(keys.data(), n, train);
+        TrainCommvqKeyLayer(samples.rows.data(), n, train);
     if (!q.ok()) {
       return absl::Status(
           q.status().code(),
@@ -399,25 +308,25 @@ absl::Status TrainKeysFromDump(const std::string& dump_path,
   }
 
   CodebookFileContents contents;
-  contents.model.model_name = MetaString(dump, "model");
+  contents.model.model_name = DumpMeta(dump, "model");
   contents.model.num_layers = static_cast<int32_t>(num_layers);
-  contents.model.num_heads = static_cast<int32_t>(num_heads);
+  contents.model.num_heads = static_cast<int32_t>(info.num_heads);
   contents.model.num_kv_heads = static_cast<int32_t>(num_kv_heads);
   contents.model.head_dim = static_cast<int32_t>(head_dim);
-  contents.model.rope_theta = rope_theta;
+  contents.model.rope_theta = info.rope_theta;
   contents.model.pair_layout = layout;
   contents.provenance.trainer = "commvq train-keys";
   contents.provenance.seed = options.seed;
   contents.provenance.num_samples = num_samples;
   contents.provenance.calibration_data =
-      absl::StrCat("text_crc32c=", MetaString(dump, "text_crc32c"));
+      absl::StrCat("text_crc32c=", DumpMeta(dump, "text_crc32c"));
   contents.provenance.extra = {
       {"bits", absl::StrCat(options.bits)},
       {"stages", absl::StrCat(train.stages)},
       {"half_bits", absl::StrCat(options.half_bits)},
       {"em_iterations", absl::StrCat(options.iterations)},
-      {"dump_tokens", MetaString(dump, "tokens")},
-      {"text_bytes", MetaString(dump, "text_bytes")},
+      {"dump_tokens", DumpMeta(dump, "tokens")},
+      {"text_bytes", DumpMeta(dump, "text_bytes")},
   };
   for (size_t l = 0; l < layers.size(); ++l) {
     contents.quantizers.push_back({absl::StrCat("layer.", layers[l], ".key"),

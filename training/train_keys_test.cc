@@ -3,17 +3,14 @@
 #include <cstdint>
 #include <cstdio>
 #include <filesystem>
-#include <map>
 #include <memory>
 #include <string>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
-#include "commvq/base/float16.h"
 #include "commvq/base/status_matchers.h"
 #include "commvq/base/thread_pool.h"
 #include "commvq/io/codebook_file.h"
-#include "commvq/io/safetensors.h"
 #include "commvq/quantizer/commvq_key/commvq_key_quantizer.h"
 #include "commvq/quantizer/commvq_key/key_test_data.h"
 #include "commvq/quantizer/options.h"
@@ -21,6 +18,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "training/key_checkpoint.h"
+#include "training/kv_dump_test_util.h"
 
 namespace commvq {
 namespace {
@@ -203,36 +201,23 @@ TEST(TrainKeysTest, ResumingGivesTheUninterruptedResult) {
       StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("half_bits 3")));
 }
 
-// A KV dump in the eval/kv_dump.h format: 2 layers, 2 KV heads of 8.
+// A KV dump in the eval/kv_dump.h format: 2 layers, 2 query and 2 KV heads
+// of 8, key-like rows throughout.
 void WriteTinyDump(const std::string& path, int64_t tokens) {
-  std::vector<std::vector<uint16_t>> storage;
-  std::vector<NamedTensor> tensors;
-  storage.reserve(6);
-  for (int layer = 0; layer < 2; ++layer) {
-    for (const char* kind : {"queries", "keys", "values"}) {
-      const std::vector<float> rows =
-          KeyLikeRows(tokens, 16, 100 + layer * 3 + storage.size());
-      std::vector<uint16_t> halves(rows.size());
-      FloatsToHalves(rows, absl::MakeSpan(halves));
-      storage.push_back(std::move(halves));
-      tensors.push_back(
-          {absl::StrCat("layers.", layer, ".", kind),
-           TensorView(storage.back().data(), DType::kF16, {tokens, 2, 8})});
-    }
-  }
-  const std::map<std::string, std::string> metadata = {
-      {"format", "commvq-kv-dump-1"},
-      {"model", "tiny"},
-      {"num_layers", "2"},
-      {"num_heads", "2"},
-      {"num_kv_heads", "2"},
-      {"head_dim", "8"},
-      {"rope_theta", "10000"},
-      {"pair_layout", "interleaved"},
-      {"tokens", absl::StrCat(tokens)},
-      {"text_bytes", "123"},
-      {"text_crc32c", "0badc0de"}};
-  ASSERT_THAT(WriteSafetensors(path, tensors, metadata), IsOk());
+  testing::TestDumpShape shape;
+  shape.tokens = tokens;
+  shape.num_heads = 2;
+  shape.num_kv_heads = 2;
+  shape.head_dim = 8;
+  ASSERT_THAT(testing::WriteTestKvDump(path, shape,
+                                       [&](int layer, const std::string& kind) {
+                                         const int k = kind == "queries" ? 0
+                                                       : kind == "keys"  ? 1
+                                                                         : 2;
+                                         return KeyLikeRows(
+                                             tokens, 16, 100 + layer * 6 + k);
+                                       }),
+              IsOk());
 }
 
 TEST(TrainKeysTest, TrainKeysFromDumpWritesALoadableCodebookFile) {

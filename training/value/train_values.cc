@@ -1,15 +1,10 @@
 #include "training/value/train_values.h"
 
 #include <algorithm>
-#include <cstring>
-#include <numeric>
 #include <optional>
 #include <utility>
 
-#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
-#include "absl/types/span.h"
-#include "commvq/base/float16.h"
 #include "commvq/base/status_macros.h"
 #include "commvq/io/codebook_file.h"
 #include "commvq/io/safetensors.h"
@@ -17,6 +12,7 @@
 #include "commvq/quantizer/commvq_value/codebook_fit.h"
 #include "commvq/quantizer/commvq_value/commvq_value_quantizer.h"
 #include "commvq/quantizer/commvq_value/mlp_encode.h"
+#include "training/dump_samples.h"
 #include "training/value/value_attention_blocks.h"
 
 namespace commvq {
@@ -49,111 +45,50 @@ std::vector<uint8_t> MlpCodes(const ValueEncoderWeights& w, const float* units,
   return bits;
 }
 
-std::string Meta(const SafetensorsFile& dump, const std::string& key) {
-  const auto it = dump.metadata().find(key);
-  return it == dump.metadata().end() ? std::string() : it->second;
-}
-
-absl::StatusOr<int64_t> MetaInt(const SafetensorsFile& dump,
-                                const std::string& path,
-                                const std::string& key) {
-  int64_t value = 0;
-  if (!absl::SimpleAtoi(Meta(dump, key), &value)) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("train values: KV dump ", path, ": metadata '", key,
-                     "' is missing or not an integer"));
-  }
-  return value;
-}
-
-// Rows `rows` of an f16 [tokens, cols] tensor as f32.
-absl::StatusOr<std::vector<float>> ReadHalfRows(
-    const SafetensorsTensor& tensor, const std::vector<int64_t>& rows,
-    int64_t cols) {
-  if (tensor.dtype != DType::kF16) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "train values: tensor ", tensor.name, " is not f16 as dumps are"));
-  }
-  std::vector<float> out(rows.size() * cols);
-  std::vector<uint16_t> halves(cols);
-  for (size_t r = 0; r < rows.size(); ++r) {
-    std::memcpy(halves.data(), tensor.data.data() + rows[r] * cols * 2,
-                cols * 2);
-    HalvesToFloats(halves, absl::MakeSpan(&out[r * cols], cols));
-  }
-  return out;
-}
-
-absl::StatusOr<double> MetaDouble(const SafetensorsFile& dump,
-                                  const std::string& path,
-                                  const std::string& key) {
-  double value = 0.0;
-  if (!absl::SimpleAtod(Meta(dump, key), &value)) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("train values: KV dump ", path, ": metadata '", key,
-                     "' is missing or not a number"));
-  }
-  return value;
-}
-
-PairLayout DumpPairLayout(const SafetensorsFile& dump) {
-  const std::string layout = Meta(dump, "pair_layout");
-  return layout == "half"          ? PairLayout::kHalf
-         : layout == "interleaved" ? PairLayout::kInterleaved
-                                   : PairLayout::kUnspecified;
-}
+constexpr absl::string_view kWho = "train values";
 
 // The model's RoPE from the dump's metadata.
-absl::StatusOr<Rope> DumpRope(const SafetensorsFile& dump,
-                              const std::string& path, int64_t head_dim) {
-  CVQ_ASSIGN_OR_RETURN(const double theta,
-                       MetaDouble(dump, path, "rope_theta"));
-  absl::StatusOr<Rope> rope =
-      Rope::Create(static_cast<int>(head_dim), theta, DumpPairLayout(dump));
+absl::StatusOr<Rope> DumpRope(const KvDumpInfo& info, const std::string& path) {
+  absl::StatusOr<Rope> rope = Rope::Create(static_cast<int>(info.head_dim),
+                                           info.rope_theta, info.pair_layout);
   if (!rope.ok()) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "train values: KV dump ", path, ": ", rope.status().message()));
+    return absl::InvalidArgumentError(
+        absl::StrCat(kWho, ": KV dump ", path, ": ", rope.status().message()));
   }
   return rope;
 }
 
-// The attention blocks of one layer (values: its [tokens, KVH, D] tensor).
+// The attention blocks of one layer: its queries, keys and values, whole.
 absl::StatusOr<ValueAttentionData> ReadAttentionBlocks(
     const SafetensorsFile& dump, const std::string& path, int layer,
-    const SafetensorsTensor& values, int64_t num_heads, const Rope& rope,
+    const KvDumpInfo& info, const Rope& rope,
     const TrainValuesFileOptions& options) {
-  const int64_t tokens = values.shape[0];
-  const int64_t kv_heads = values.shape[1];
-  const int64_t head_dim = values.shape[2];
-  CVQ_ASSIGN_OR_RETURN(const SafetensorsTensor* queries,
-                       dump.Find(absl::StrCat("layers.", layer, ".queries")));
-  CVQ_ASSIGN_OR_RETURN(const SafetensorsTensor* keys,
-                       dump.Find(absl::StrCat("layers.", layer, ".keys")));
-  if (queries->shape != Shape{tokens, num_heads, head_dim} ||
-      keys->shape != values.shape) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("train values: KV dump ", path, ": layer ", layer,
-                     " queries or keys are not [", tokens, ", ", num_heads,
-                     " or ", kv_heads, ", ", head_dim, "]"));
+  const int64_t hd = info.head_dim;
+  CVQ_ASSIGN_OR_RETURN(const DumpSamples q,
+                       ReadDumpSamples(dump, path, layer, "queries",
+                                       info.num_heads, hd, 0, kWho));
+  CVQ_ASSIGN_OR_RETURN(const DumpSamples k,
+                       ReadDumpSamples(dump, path, layer, "keys",
+                                       info.num_kv_heads, hd, 0, kWho));
+  CVQ_ASSIGN_OR_RETURN(const DumpSamples v,
+                       ReadDumpSamples(dump, path, layer, "values",
+                                       info.num_kv_heads, hd, 0, kWho));
+  if (q.tokens != v.tokens || k.tokens != v.tokens) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        kWho, ": KV dump ", path, ": layer ", layer, " has ", q.tokens,
+        " queries, ", k.tokens, " keys and ", v.tokens, " values"));
   }
   const std::vector<int64_t> starts = EvenBlockStarts(
-      tokens, options.attention_window, options.attention_blocks);
+      v.tokens, options.attention_window, options.attention_blocks);
   if (starts.empty()) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "train values: attention window ", options.attention_window,
-        " is longer than the dump's ", tokens, " tokens"));
+    return absl::InvalidArgumentError(
+        absl::StrCat(kWho, ": attention window ", options.attention_window,
+                     " is longer than the dump's ", v.tokens, " tokens"));
   }
-  std::vector<int64_t> rows(tokens);
-  std::iota(rows.begin(), rows.end(), 0);
-  CVQ_ASSIGN_OR_RETURN(const std::vector<float> q,
-                       ReadHalfRows(*queries, rows, num_heads * head_dim));
-  CVQ_ASSIGN_OR_RETURN(const std::vector<float> k,
-                       ReadHalfRows(*keys, rows, kv_heads * head_dim));
-  CVQ_ASSIGN_OR_RETURN(const std::vector<float> v,
-                       ReadHalfRows(values, rows, kv_heads * head_dim));
-  return BuildValueAttentionData(q.data(), k.data(), v.data(), tokens,
-                                 num_heads, kv_heads, rope, starts,
-                                 options.attention_window, options.train.pool);
+  return BuildValueAttentionData(q.rows.data(), k.rows.data(), v.rows.data(),
+                                 v.tokens, info.num_heads, info.num_kv_heads,
+                                 rope, starts, options.attention_window,
+                                 options.train.pool);
 }
 
 }  // namespace
@@ -261,30 +196,13 @@ absl::Status TrainValuesFromDump(const std::string& dump_path,
   }
   CVQ_ASSIGN_OR_RETURN(const SafetensorsFile dump,
                        SafetensorsFile::Open(dump_path));
-  if (Meta(dump, "format") != "commvq-kv-dump-1") {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "train values: ", dump_path, " has format '", Meta(dump, "format"),
-        "': expected a KV dump (commvq-kv-dump-1)"));
-  }
-  CVQ_ASSIGN_OR_RETURN(const int64_t num_layers,
-                       MetaInt(dump, dump_path, "num_layers"));
-  CVQ_ASSIGN_OR_RETURN(const int64_t num_heads,
-                       MetaInt(dump, dump_path, "num_heads"));
-  CVQ_ASSIGN_OR_RETURN(const int64_t num_kv_heads,
-                       MetaInt(dump, dump_path, "num_kv_heads"));
-  CVQ_ASSIGN_OR_RETURN(const int64_t head_dim,
-                       MetaInt(dump, dump_path, "head_dim"));
-  std::vector<int> layers = options.layers;
-  if (layers.empty()) {
-    for (int i = 0; i < num_layers; ++i) layers.push_back(i);
-  }
-  for (int layer : layers) {
-    if (layer < 0 || layer >= num_layers) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("train values: layer ", layer,
-                       " is not in the dump's [0, ", num_layers, ")"));
-    }
-  }
+  CVQ_ASSIGN_OR_RETURN(const KvDumpInfo info,
+                       ReadKvDumpInfo(dump, dump_path, kWho));
+  const int64_t num_layers = info.num_layers;
+  const int64_t num_kv_heads = info.num_kv_heads;
+  const int64_t head_dim = info.head_dim;
+  CVQ_ASSIGN_OR_RETURN(const std::vector<int> layers,
+                       DumpLayers(options.layers, num_layers, kWho));
 
   // An existing file is read (and checked) before the slow training.
   std::optional<CodebookFile> existing;
@@ -312,34 +230,22 @@ absl::Status TrainValuesFromDump(const std::string& dump_path,
                        " attention blocks of window ", options.attention_window,
                        ": expected >= 1 of each"));
     }
-    CVQ_ASSIGN_OR_RETURN(rope, DumpRope(dump, dump_path, head_dim));
+    CVQ_ASSIGN_OR_RETURN(rope, DumpRope(info, dump_path));
   }
   std::vector<std::unique_ptr<Quantizer>> trained;
   int64_t num_samples = 0;
   for (size_t l = 0; l < layers.size(); ++l) {
-    const std::string name = absl::StrCat("layers.", layers[l], ".values");
-    CVQ_ASSIGN_OR_RETURN(const SafetensorsTensor* tensor, dump.Find(name));
-    if (tensor->shape.size() != 3 || tensor->shape[0] < 1 ||
-        tensor->shape[1] != num_kv_heads || tensor->shape[2] != head_dim) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("train values: KV dump ", dump_path, ": ", name,
-                       " is not [tokens, ", num_kv_heads, ", ", head_dim, "]"));
-    }
-    const int64_t tokens = tensor->shape[0];
-    const int64_t n = options.max_samples > 0
-                          ? std::min(options.max_samples, tokens)
-                          : tokens;
-    std::vector<int64_t> rows(n);
-    for (int64_t i = 0; i < n; ++i) rows[i] = i * tokens / n;
-    CVQ_ASSIGN_OR_RETURN(const std::vector<float> values,
-                         ReadHalfRows(*tensor, rows, dim));
-    num_samples = n;
+    CVQ_ASSIGN_OR_RETURN(
+        const DumpSamples values,
+        ReadDumpSamples(dump, dump_path, layers[l], "values", num_kv_heads,
+                        head_dim, options.max_samples, kWho));
+    num_samples = values.n;
     TrainValuesOptions train = options.train;
     std::optional<ValueAttentionData> attention;
     if (attend) {
-      CVQ_ASSIGN_OR_RETURN(
-          attention, ReadAttentionBlocks(dump, dump_path, layers[l], *tensor,
-                                         num_heads, *rope, options));
+      CVQ_ASSIGN_OR_RETURN(attention,
+                           ReadAttentionBlocks(dump, dump_path, layers[l], info,
+                                               *rope, options));
       train.attention = &*attention;
     }
     train.progress = [&](double f) {
@@ -348,8 +254,8 @@ absl::Status TrainValuesFromDump(const std::string& dump_path,
                          static_cast<double>(layers.size()));
       }
     };
-    absl::StatusOr<std::unique_ptr<Quantizer>> q =
-        TrainCommvqValueLayer(values.data(), n, dim, num_kv_heads, train);
+    absl::StatusOr<std::unique_ptr<Quantizer>> q = TrainCommvqValueLayer(
+        values.rows.data(), values.n, dim, num_kv_heads, train);
     if (!q.ok()) {
       return absl::Status(
           q.status().code(),
@@ -387,20 +293,18 @@ absl::Status TrainValuesFromDump(const std::string& dump_path,
       contents.tensors.push_back({t.name, view});
     }
   } else {
-    CVQ_ASSIGN_OR_RETURN(const double rope_theta,
-                         MetaDouble(dump, dump_path, "rope_theta"));
-    contents.model.model_name = Meta(dump, "model");
+    contents.model.model_name = DumpMeta(dump, "model");
     contents.model.num_layers = static_cast<int32_t>(num_layers);
-    contents.model.num_heads = static_cast<int32_t>(num_heads);
+    contents.model.num_heads = static_cast<int32_t>(info.num_heads);
     contents.model.num_kv_heads = static_cast<int32_t>(num_kv_heads);
     contents.model.head_dim = static_cast<int32_t>(head_dim);
-    contents.model.rope_theta = rope_theta;
-    contents.model.pair_layout = DumpPairLayout(dump);
+    contents.model.rope_theta = info.rope_theta;
+    contents.model.pair_layout = info.pair_layout;
     contents.provenance.trainer = std::string(kTrainer);
     contents.provenance.seed = options.train.seed;
     contents.provenance.num_samples = num_samples;
     contents.provenance.calibration_data =
-        absl::StrCat("text_crc32c=", Meta(dump, "text_crc32c"));
+        absl::StrCat("text_crc32c=", DumpMeta(dump, "text_crc32c"));
   }
   auto& extra = contents.provenance.extra;
   extra["value_trainer"] = std::string(kTrainer);
@@ -416,7 +320,7 @@ absl::Status TrainValuesFromDump(const std::string& dump_path,
   extra["value_seed"] = absl::StrCat(options.train.seed);
   extra["value_num_samples"] = absl::StrCat(num_samples);
   extra["value_calibration_data"] =
-      absl::StrCat("text_crc32c=", Meta(dump, "text_crc32c"));
+      absl::StrCat("text_crc32c=", DumpMeta(dump, "text_crc32c"));
   for (size_t l = 0; l < layers.size(); ++l) {
     contents.quantizers.push_back(
         {new_names[l], layers[l], CacheRole::kValue, trained[l].get()});
