@@ -4,9 +4,8 @@
 #include <string>
 
 #include "commvq/base/status_macros.h"
-#include "commvq/base/thread_pool.h"
+#include "commvq/cli/dump_trainer.h"
 #include "commvq/cli/model_commands.h"
-#include "commvq/cli/progress_bar.h"
 #include "training/train_keys.h"
 
 namespace commvq {
@@ -35,10 +34,6 @@ std::vector<FlagDef> TrainKeysFlags() {
 
 absl::Status RunTrainKeys(const ParsedFlags& flags, absl::string_view,
                           const CliIo& io) {
-  if (!flags.Has("kv") || !flags.Has("out")) {
-    return absl::InvalidArgumentError(
-        "train-keys needs --kv=DUMP and --out=FILE");
-  }
   TrainKeysFileOptions options;
   options.bits = static_cast<int>(flags.GetInt("bits"));
   options.stages = static_cast<int>(flags.GetInt("stages"));
@@ -49,19 +44,12 @@ absl::Status RunTrainKeys(const ParsedFlags& flags, absl::string_view,
   if (flags.Has("checkpoint")) {
     options.checkpoint_dir = UserPath(GetStringOr(flags, "checkpoint", ""));
   }
-  ThreadPool pool(flags.Has("threads")
-                      ? static_cast<int>(flags.GetInt("threads"))
-                      : ThreadPool::DefaultNumThreads());
-  options.pool = &pool;
-  const std::string out = UserPath(GetStringOr(flags, "out", ""));
-  ProgressBar bar("train-keys", 1.0, io.err, io.err_is_terminal);
-  options.progress = [&bar](double done) { bar.Update(done); };
-  const absl::Status status =
-      TrainKeysFromDump(UserPath(GetStringOr(flags, "kv", "")), options, out);
-  bar.Finish();
-  CVQ_RETURN_IF_ERROR(status);
-  io.out << "wrote key codebooks to " << out << "\n";
-  return absl::OkStatus();
+  return RunDumpTrainer(flags, io, "train-keys", "key codebooks",
+                        [&](const DumpTrainerRun& run) {
+                          options.pool = run.pool;
+                          options.progress = run.progress;
+                          return TrainKeysFromDump(run.kv, options, run.out);
+                        });
 }
 
 }  // namespace cli

@@ -12,8 +12,8 @@
 #include "absl/strings/str_format.h"
 #include "commvq/base/status_macros.h"
 #include "commvq/base/thread_pool.h"
+#include "commvq/cli/dump_trainer.h"
 #include "commvq/cli/model_commands.h"
-#include "commvq/cli/progress_bar.h"
 #include "commvq/cli/synthetic_kv.h"
 #include "commvq/quantizer/quantizer.h"
 #include "training/value/train_values.h"
@@ -144,10 +144,6 @@ std::vector<FlagDef> TrainValuesFlags() {
 
 absl::Status RunTrainValues(const ParsedFlags& flags, absl::string_view,
                             const CliIo& io) {
-  if (!flags.Has("kv") || !flags.Has("out")) {
-    return absl::InvalidArgumentError(
-        "train-values needs --kv=DUMP and --out=FILE");
-  }
   TrainValuesFileOptions options;
   TrainValuesOptions& train = options.train;
   train.bits = static_cast<int>(flags.GetInt("bits"));
@@ -164,19 +160,12 @@ absl::Status RunTrainValues(const ParsedFlags& flags, absl::string_view,
   options.attention_window = flags.GetInt("attention_window");
   options.max_samples = flags.GetInt("samples");
   CVQ_ASSIGN_OR_RETURN(options.layers, GetIntList(flags, "layers"));
-  ThreadPool pool(flags.Has("threads")
-                      ? static_cast<int>(flags.GetInt("threads"))
-                      : ThreadPool::DefaultNumThreads());
-  train.pool = &pool;
-  const std::string out = UserPath(GetStringOr(flags, "out", ""));
-  ProgressBar bar("train-values", 1.0, io.err, io.err_is_terminal);
-  options.progress = [&bar](double done) { bar.Update(done); };
-  const absl::Status status =
-      TrainValuesFromDump(UserPath(GetStringOr(flags, "kv", "")), options, out);
-  bar.Finish();
-  CVQ_RETURN_IF_ERROR(status);
-  io.out << "wrote value codebooks to " << out << "\n";
-  return absl::OkStatus();
+  return RunDumpTrainer(flags, io, "train-values", "value codebooks",
+                        [&](const DumpTrainerRun& run) {
+                          train.pool = run.pool;
+                          options.progress = run.progress;
+                          return TrainValuesFromDump(run.kv, options, run.out);
+                        });
 }
 
 std::vector<FlagDef> BenchValueEncodeFlags() {
