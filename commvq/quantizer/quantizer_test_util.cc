@@ -1,6 +1,7 @@
 #include "commvq/quantizer/quantizer_test_util.h"
 
 #include "commvq/base/random.h"
+#include "commvq/base/status_macros.h"
 #include "commvq/base/status_matchers.h"
 #include "commvq/quantizer/options.h"
 #include "commvq/quantizer/quantizer_spec.h"
@@ -11,14 +12,51 @@
 namespace commvq {
 namespace testing {
 
+absl::StatusOr<ResolvedOptions> ResolveSpec(const QuantizerFactory& factory,
+                                            absl::string_view spec) {
+  CVQ_ASSIGN_OR_RETURN(const QuantizerSpec parsed, ParseQuantizerSpec(spec));
+  return ResolveOptions(factory.description().options, parsed);
+}
+
+absl::StatusOr<std::unique_ptr<Quantizer>> TrainFromSpec(
+    const QuantizerFactory& factory, absl::string_view spec,
+    const std::vector<float>& samples, int64_t dim, uint64_t seed,
+    ThreadPool* pool) {
+  CVQ_ASSIGN_OR_RETURN(const ResolvedOptions options,
+                       ResolveSpec(factory, spec));
+  TrainOptions train;
+  train.seed = seed;
+  train.pool = pool;
+  return factory.Train(
+      options,
+      TensorView(samples.data(), DType::kF32,
+                 {static_cast<int64_t>(samples.size()) / dim, dim}),
+      train);
+}
+
+absl::StatusOr<std::unique_ptr<Quantizer>> DeserializeFromSpec(
+    const QuantizerFactory& factory, absl::string_view spec, int64_t dim,
+    absl::string_view payload) {
+  CVQ_ASSIGN_OR_RETURN(const ResolvedOptions options,
+                       ResolveSpec(factory, spec));
+  return factory.Deserialize(options, dim, payload);
+}
+
+double RelativeSquaredError(const std::vector<float>& x,
+                            const std::vector<float>& y) {
+  double error = 0.0, energy = 0.0;
+  for (size_t i = 0; i < x.size(); ++i) {
+    error += (double{x[i]} - y[i]) * (double{x[i]} - y[i]);
+    energy += double{x[i]} * x[i];
+  }
+  return error / energy;
+}
+
 absl::StatusOr<std::unique_ptr<Quantizer>> MakeUntrainedQuantizer(
     const QuantizerFactory& factory, absl::string_view spec, int64_t dim) {
-  absl::StatusOr<QuantizerSpec> parsed = ParseQuantizerSpec(spec);
-  if (!parsed.ok()) return parsed.status();
-  absl::StatusOr<ResolvedOptions> options =
-      ResolveOptions(factory.description().options, *parsed);
-  if (!options.ok()) return options.status();
-  return factory.Train(*options, TensorView(nullptr, DType::kF32, {0, dim}),
+  CVQ_ASSIGN_OR_RETURN(const ResolvedOptions options,
+                       ResolveSpec(factory, spec));
+  return factory.Train(options, TensorView(nullptr, DType::kF32, {0, dim}),
                        TrainOptions{});
 }
 

@@ -10,10 +10,31 @@
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "commvq/quantizer/options.h"
 #include "commvq/quantizer/quantizer.h"
 
 namespace commvq {
 namespace testing {
+
+// Parses `spec` and resolves it against the factory's option schema.
+absl::StatusOr<ResolvedOptions> ResolveSpec(const QuantizerFactory& factory,
+                                            absl::string_view spec);
+
+// The factory's quantizer of `spec` trained on `samples` ([n, dim]) with
+// `seed` and `pool`.
+absl::StatusOr<std::unique_ptr<Quantizer>> TrainFromSpec(
+    const QuantizerFactory& factory, absl::string_view spec,
+    const std::vector<float>& samples, int64_t dim, uint64_t seed,
+    ThreadPool* pool = nullptr);
+
+// The factory's quantizer of `spec` and `dim` read back from its payload.
+absl::StatusOr<std::unique_ptr<Quantizer>> DeserializeFromSpec(
+    const QuantizerFactory& factory, absl::string_view spec, int64_t dim,
+    absl::string_view payload);
+
+// ||x - y||^2 / ||x||^2 over all elements, in double.
+double RelativeSquaredError(const std::vector<float>& x,
+                            const std::vector<float>& y);
 
 // Parses `spec`, resolves it against the factory's schema and trains on an
 // empty [0, dim] sample (enough for quantizers without trained parameters).

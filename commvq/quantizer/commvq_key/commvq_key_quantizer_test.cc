@@ -24,6 +24,7 @@ namespace {
 
 using ::commvq::testing::IsOk;
 using ::commvq::testing::RandomRows;
+using ::commvq::testing::RelativeSquaredError;
 using ::commvq::testing::RoundTrip;
 using ::commvq::testing::StatusIs;
 using ::testing::HasSubstr;
@@ -33,43 +34,23 @@ constexpr auto kInvalid = absl::StatusCode::kInvalidArgument;
 constexpr int64_t kHeaderBytes = 20;
 
 absl::StatusOr<ResolvedOptions> Resolve(absl::string_view spec) {
-  CVQ_ASSIGN_OR_RETURN(const QuantizerSpec parsed, ParseQuantizerSpec(spec));
-  return ResolveOptions(MakeCommvqKeyQuantizerFactory()->description().options,
-                        parsed);
+  return testing::ResolveSpec(*MakeCommvqKeyQuantizerFactory(), spec);
 }
 
 absl::StatusOr<std::unique_ptr<Quantizer>> Train(
     absl::string_view spec, const std::vector<float>& samples, int64_t dim,
     uint64_t seed = 1, ThreadPool* pool = nullptr) {
-  CVQ_ASSIGN_OR_RETURN(const ResolvedOptions options, Resolve(spec));
-  TrainOptions train;
-  train.seed = seed;
-  train.pool = pool;
-  return MakeCommvqKeyQuantizerFactory()->Train(
-      options,
-      TensorView(samples.data(), DType::kF32,
-                 {static_cast<int64_t>(samples.size()) / dim, dim}),
-      train);
+  return testing::TrainFromSpec(*MakeCommvqKeyQuantizerFactory(), spec, samples,
+                                dim, seed, pool);
 }
 
 absl::StatusOr<std::unique_ptr<Quantizer>> Deserialize(
     absl::string_view spec, int64_t dim, absl::string_view payload) {
-  CVQ_ASSIGN_OR_RETURN(const ResolvedOptions options, Resolve(spec));
-  return MakeCommvqKeyQuantizerFactory()->Deserialize(options, dim, payload);
+  return testing::DeserializeFromSpec(*MakeCommvqKeyQuantizerFactory(), spec,
+                                      dim, payload);
 }
 
 using ::commvq::testing::Payload;
-
-double RelativeError(const std::vector<float>& x,
-                     const std::vector<float>& decoded) {
-  double error = 0.0;
-  double energy = 0.0;
-  for (size_t i = 0; i < x.size(); ++i) {
-    error += (double{x[i]} - decoded[i]) * (double{x[i]} - decoded[i]);
-    energy += double{x[i]} * x[i];
-  }
-  return error / energy;
-}
 
 TEST(CommvqKeyQuantizerTest, LayoutCountsCodesAndNorm) {
   // Few samples: only the layout is checked, and training time grows with
@@ -113,7 +94,8 @@ TEST(CommvqKeyQuantizerTest, RoundTripReducesTheErrorWithMoreStages) {
     CVQ_ASSERT_OK_AND_ASSIGN(
         auto q, Train(absl::StrCat("commvq_key:half_bits=4,stages=", stages),
                       train, 64));
-    const double error = RelativeError(test, RoundTrip(*q, test).decoded);
+    const double error =
+        RelativeSquaredError(test, RoundTrip(*q, test).decoded);
     EXPECT_LT(error, previous) << stages << " stages";
     previous = error;
   }
@@ -283,7 +265,7 @@ TEST(MakeCommvqKeyQuantizerTest, BuildsAQuantizerFromGivenCodebooks) {
   // It round-trips like a trained one, and Deserialize rebuilds it.
   const std::vector<float> x = RandomRows(40, 16, 22);
   const testing::Encoded a = RoundTrip(*q, x);
-  EXPECT_LT(RelativeError(x, a.decoded), 1.0);
+  EXPECT_LT(RelativeSquaredError(x, a.decoded), 1.0);
   CVQ_ASSERT_OK_AND_ASSIGN(auto restored,
                            Deserialize(kHandMadeSpec, 16, payload));
   const testing::Encoded b = RoundTrip(*restored, x);

@@ -24,6 +24,7 @@ namespace {
 
 using ::commvq::testing::IsOk;
 using ::commvq::testing::Payload;
+using ::commvq::testing::RelativeSquaredError;
 using ::commvq::testing::RoundTrip;
 using ::commvq::testing::StatusIs;
 using ::testing::HasSubstr;
@@ -32,30 +33,17 @@ constexpr auto kInvalid = absl::StatusCode::kInvalidArgument;
 // The payload header: three u32.
 constexpr int64_t kHeaderBytes = 12;
 
-absl::StatusOr<ResolvedOptions> Resolve(absl::string_view spec) {
-  CVQ_ASSIGN_OR_RETURN(const QuantizerSpec parsed, ParseQuantizerSpec(spec));
-  return ResolveOptions(
-      MakeCommvqValueQuantizerFactory()->description().options, parsed);
-}
-
 absl::StatusOr<std::unique_ptr<Quantizer>> Train(
     absl::string_view spec, const std::vector<float>& samples, int64_t dim,
     ThreadPool* pool = nullptr) {
-  CVQ_ASSIGN_OR_RETURN(const ResolvedOptions options, Resolve(spec));
-  TrainOptions train;
-  train.seed = 3;
-  train.pool = pool;
-  return MakeCommvqValueQuantizerFactory()->Train(
-      options,
-      TensorView(samples.data(), DType::kF32,
-                 {static_cast<int64_t>(samples.size()) / dim, dim}),
-      train);
+  return testing::TrainFromSpec(*MakeCommvqValueQuantizerFactory(), spec,
+                                samples, dim, 3, pool);
 }
 
 absl::StatusOr<std::unique_ptr<Quantizer>> Deserialize(
     absl::string_view spec, int64_t dim, absl::string_view payload) {
-  CVQ_ASSIGN_OR_RETURN(const ResolvedOptions options, Resolve(spec));
-  return MakeCommvqValueQuantizerFactory()->Deserialize(options, dim, payload);
+  return testing::DeserializeFromSpec(*MakeCommvqValueQuantizerFactory(), spec,
+                                      dim, payload);
 }
 
 // Value-like rows: a few shared directions, channel scales that differ by
@@ -78,15 +66,6 @@ std::vector<float> ValueRows(int64_t n, int64_t dim, uint64_t seed) {
     }
   }
   return x;
-}
-
-double RelativeError(const std::vector<float>& x, const std::vector<float>& y) {
-  double error = 0.0, energy = 0.0;
-  for (size_t i = 0; i < x.size(); ++i) {
-    error += (double{x[i]} - y[i]) * (double{x[i]} - y[i]);
-    energy += double{x[i]} * x[i];
-  }
-  return error / energy;
 }
 
 TEST(CommvqValueQuantizerTest, LayoutCountsCodeBitsAndTheFactor) {
@@ -121,8 +100,8 @@ TEST(CommvqValueQuantizerTest, TwoBitsBeatOneAndBothBeatZero) {
   const std::vector<float> test = ValueRows(200, 32, 3);
   CVQ_ASSERT_OK_AND_ASSIGN(auto q1, Train("commvq_value:bits=1", train, 32));
   CVQ_ASSERT_OK_AND_ASSIGN(auto q2, Train("commvq_value:bits=2", train, 32));
-  const double e1 = RelativeError(test, RoundTrip(*q1, test).decoded);
-  const double e2 = RelativeError(test, RoundTrip(*q2, test).decoded);
+  const double e1 = RelativeSquaredError(test, RoundTrip(*q1, test).decoded);
+  const double e2 = RelativeSquaredError(test, RoundTrip(*q2, test).decoded);
   EXPECT_LT(e1, 0.2);
   EXPECT_LT(e2, e1);
 }
