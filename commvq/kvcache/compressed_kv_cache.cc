@@ -703,18 +703,20 @@ void CompressedKvCache::AttendValueCodes(int l, const Prepared& prepared,
   // for all of them. Threads take disjoint ranges of code bytes.
   std::vector<float> acc(kernels_.value_accumulator_floats(num_bits, num_heads),
                          0.0f);
+  std::vector<const uint8_t*> pages;
+  for (int64_t begin = 0; begin < encoded; begin += page_tokens) {
+    pages.push_back(layer.pages[begin / page_tokens].data() +
+                    page_layouts_[l].value_codes);
+  }
   const int64_t code_bytes = (num_bits + 7) / 8;
   const int64_t parts = std::min<int64_t>(
       code_bytes, options_.pool ? options_.pool->num_threads() : 1);
   ParallelItems(parts, [&](int64_t part) {
-    for (int64_t begin = 0; begin < encoded; begin += page_tokens) {
-      kernels_.accumulate_values(
-          weights + begin, n, num_heads, &prepared.factors[begin],
-          layer.pages[begin / page_tokens].data() + page_layouts_[l].value_codes,
-          codec.quantizers.value->layout().code_bytes, num_bits,
-          code_bytes * part / parts, code_bytes * (part + 1) / parts,
-          std::min(page_tokens, encoded - begin), acc.data());
-    }
+    kernels_.accumulate_values(
+        weights, n, num_heads, prepared.factors.data(), pages.data(),
+        page_tokens, codec.quantizers.value->layout().code_bytes, num_bits,
+        code_bytes * part / parts, code_bytes * (part + 1) / parts, encoded,
+        acc.data());
   });
   ParallelItems(shape().num_kv_heads, [&](int64_t kv_head) {
     kernels_.value_product(acc.data(), num_heads,

@@ -20,16 +20,20 @@ int64_t ReferenceValueAccumulatorFloats(int64_t num_bits, int num_heads) {
 
 void ReferenceAccumulateValues(const float* weights, int64_t weight_stride,
                                int num_heads, const float* factors,
-                               const uint8_t* codes, int64_t code_stride,
+                               const uint8_t* const* pages,
+                               int64_t page_tokens, int64_t code_stride,
                                int64_t num_bits, int64_t byte_begin,
                                int64_t byte_end, int64_t n, float* acc) {
   const int64_t first_bit = 8 * byte_begin;
   const int64_t bits = std::min(8 * byte_end, num_bits) - first_bit;
   if (bits <= 0) return;
-  for (int h = 0; h < num_heads; ++h) {
-    AccumulateValueBitsReference(weights + h * weight_stride, factors,
-                                 codes + byte_begin, code_stride, bits, n,
-                                 acc + h * num_bits + first_bit);
+  for (int64_t begin = 0; begin < n; begin += page_tokens) {
+    for (int h = 0; h < num_heads; ++h) {
+      AccumulateValueBitsReference(
+          weights + h * weight_stride + begin, factors + begin,
+          pages[begin / page_tokens] + byte_begin, code_stride, bits,
+          std::min(page_tokens, n - begin), acc + h * num_bits + first_bit);
+    }
   }
 }
 

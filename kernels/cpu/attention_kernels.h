@@ -44,16 +44,19 @@ struct AttentionKernels {
   // with an accumulator laid out as the variant likes (the code bits are
   // shared by every query head: values are quantized jointly over the KV
   // heads). accumulate_values adds the code bytes [byte_begin, byte_end) of
-  // each token's row; calls on disjoint byte ranges may run concurrently on
-  // one accumulator. value_product adds to out ([count, head_dim]) the
+  // the rows of tokens [0, n), token t's row at pages[t / page_tokens] +
+  // (t % page_tokens) * code_stride (all of a cache's pages in one call, so
+  // that a variant may block over many tokens); calls on disjoint byte
+  // ranges may run concurrently on one accumulator. value_product adds to out ([count, head_dim]) the
   // heads [first_head, first_head + count), which all read the channels
   // [first_channel, first_channel + head_dim) (one KV head's).
   int64_t (*value_accumulator_floats)(int64_t num_bits, int num_heads);
   void (*accumulate_values)(const float* weights, int64_t weight_stride,
                             int num_heads, const float* factors,
-                            const uint8_t* codes, int64_t code_stride,
-                            int64_t num_bits, int64_t byte_begin,
-                            int64_t byte_end, int64_t n, float* acc);
+                            const uint8_t* const* pages, int64_t page_tokens,
+                            int64_t code_stride, int64_t num_bits,
+                            int64_t byte_begin, int64_t byte_end, int64_t n,
+                            float* acc);
   void (*value_product)(const float* acc, int num_heads, int first_head,
                         int count, const float* codebook,
                         const float* channel_scale, int64_t num_bits,

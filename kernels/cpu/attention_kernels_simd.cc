@@ -119,6 +119,8 @@ typedef int16_t I16x32 __attribute__((vector_size(64)));
 
 // Tokens decoded into an int16 buffer before their scores are taken.
 constexpr int64_t kKeyBlockTokens = 32;
+// How many tokens ahead the decode kernel prefetches code rows.
+constexpr int64_t kCodePrefetchTokens = 16;
 
 // The integer keys of tokens [begin, begin + count): out[t - begin] is the
 // sum of token t's a- and b-rows of every stage, [count, head_dim] int16.
@@ -144,6 +146,12 @@ void DecodeKeysI16(const KeyCodebookArrays& cb, const int16_t* planes,
     // the code: inside the next token's row except for the last token of
     // the call, which reads byte by byte.
     const bool last = begin + t == keys.n - 1;
+    // The rows of later tokens, from memory ahead of their use: one cache
+    // line per token and KV head, a latency the adds cannot hide.
+    if (begin + t + kCodePrefetchTokens < keys.n) {
+      __builtin_prefetch(row + kCodePrefetchTokens * keys.code_stride +
+                         keys.first_code * bits / 8);
+    }
     for (int s = 0; s < cb.stages; ++s) {
       uint32_t code;
       if (last) {
@@ -339,15 +347,18 @@ int64_t ValueAccumulatorFloats(int64_t num_bits, int num_heads) {
   return (num_bits + 7) / 8 * 2 * 16 * PaddedHeads(num_heads);
 }
 
-// Tokens whose weight rows are transposed together, and code bytes whose
-// histograms (kTileBytes * 2 * 16 rows of padded heads: 16 KB for 32
-// heads) stay in L1 while those tokens are added.
-constexpr int64_t kValueBlockTokens = 512;
+// Tokens whose weight rows are transposed together (256 KB of them for 32
+// heads: they stay in L2 while every tile of code bytes is added; the whole
+// accumulator, 1 MB for Nc = 2048 and 32 heads, is swept once per block),
+// and code bytes whose histograms (kTileBytes * 2 * 16 rows of padded
+// heads: 16 KB for 32 heads) stay in L1 while the block's tokens are added.
+constexpr int64_t kValueBlockTokens = 2048;
 constexpr int64_t kValueTileBytes = 4;
 
-// Adds the n transposed weight rows wf ([n, width]) of one block to the
-// histograms of code bytes [byte_begin, byte_end). kWidth: the padded head
-// count when it is a compile-time constant, else 0 (width at run time).
+// Adds the n transposed weight rows wf ([n, width]) of tokens whose code
+// rows are `codes`, code_stride apart, to the histograms of code bytes
+// [byte_begin, byte_end). kWidth: the padded head count when it is a
+// compile-time constant, else 0 (width at run time).
 template <int kWidth>
 void AccumulateTile(const float* wf, int64_t width, const uint8_t* codes,
                     int64_t code_stride, int64_t byte_begin, int64_t byte_end,
@@ -366,14 +377,31 @@ void AccumulateTile(const float* wf, int64_t width, const uint8_t* codes,
   }
 }
 
+// AccumulateTile over the tokens [t0, t0 + count) of the pages.
+template <int kWidth>
+void AccumulateTileOfPages(const float* wf, int64_t width,
+                           const uint8_t* const* pages, int64_t page_tokens,
+                           int64_t code_stride, int64_t byte_begin,
+                           int64_t byte_end, int64_t t0, int64_t count,
+                           float* acc) {
+  for (int64_t t = t0; t < t0 + count;) {
+    const int64_t slot = t % page_tokens;
+    const int64_t run = Min(page_tokens - slot, t0 + count - t);
+    AccumulateTile<kWidth>(wf + (t - t0) * width, width,
+                           pages[t / page_tokens] + slot * code_stride,
+                           code_stride, byte_begin, byte_end, run, acc);
+    t += run;
+  }
+}
+
 void AccumulateValues(const float* weights, int64_t weight_stride,
                       int num_heads, const float* factors,
-                      const uint8_t* codes, int64_t code_stride, int64_t,
-                      int64_t byte_begin, int64_t byte_end, int64_t n,
-                      float* acc) {
+                      const uint8_t* const* pages, int64_t page_tokens,
+                      int64_t code_stride, int64_t, int64_t byte_begin,
+                      int64_t byte_end, int64_t n, float* acc) {
   const int64_t width = PaddedHeads(num_heads);
   // Padding heads keep weight 0.
-  float* wf = new float[kValueBlockTokens * width]();
+  float* wf = new float[Min(kValueBlockTokens, n) * width]();
   for (int64_t t0 = 0; t0 < n; t0 += kValueBlockTokens) {
     const int64_t count = Min(kValueBlockTokens, n - t0);
     for (int h = 0; h < num_heads; ++h) {
@@ -382,22 +410,25 @@ void AccumulateValues(const float* weights, int64_t weight_stride,
         wf[t * width + h] = w[t] * factors[t0 + t];
       }
     }
-    const uint8_t* block = codes + t0 * code_stride;
     for (int64_t b = byte_begin; b < byte_end; b += kValueTileBytes) {
       const int64_t end = Min(b + kValueTileBytes, byte_end);
       // Models' head counts padded: 16 (<= 16 heads), 32 (LLaMA-3 8B), 64.
       switch (width) {
         case 16:
-          AccumulateTile<16>(wf, width, block, code_stride, b, end, count, acc);
+          AccumulateTileOfPages<16>(wf, width, pages, page_tokens, code_stride,
+                                    b, end, t0, count, acc);
           break;
         case 32:
-          AccumulateTile<32>(wf, width, block, code_stride, b, end, count, acc);
+          AccumulateTileOfPages<32>(wf, width, pages, page_tokens, code_stride,
+                                    b, end, t0, count, acc);
           break;
         case 64:
-          AccumulateTile<64>(wf, width, block, code_stride, b, end, count, acc);
+          AccumulateTileOfPages<64>(wf, width, pages, page_tokens, code_stride,
+                                    b, end, t0, count, acc);
           break;
         default:
-          AccumulateTile<0>(wf, width, block, code_stride, b, end, count, acc);
+          AccumulateTileOfPages<0>(wf, width, pages, page_tokens, code_stride,
+                                   b, end, t0, count, acc);
       }
     }
   }

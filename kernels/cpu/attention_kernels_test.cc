@@ -252,8 +252,12 @@ TEST(ValueKernelTest, EveryVariantMatchesDecodeThenWeightedSum) {
   const int64_t num_kv_heads = 2;
   const int64_t head_dim = 64;
   const int64_t dim = num_kv_heads * head_dim;
-  for (const int64_t num_bits : {int64_t{128}, int64_t{250}}) {
-    const int64_t n = 45;
+  // n: a few tokens, and more than the AVX kernels' blocks of 2048.
+  for (const auto& bits_and_tokens :
+       {std::pair<int64_t, int64_t>{128, 45}, {250, 45}, {250, 2100}}) {
+    // Plain variables: C++17 lambdas cannot capture structured bindings.
+    const int64_t num_bits = bits_and_tokens.first;
+    const int64_t n = bits_and_tokens.second;
     const int64_t stride = (num_bits + 7) / 8;
     const std::vector<float> codebook = Normal(num_bits * dim, rng);
     std::vector<float> channel_scale = Normal(dim, rng);
@@ -275,7 +279,7 @@ TEST(ValueKernelTest, EveryVariantMatchesDecodeThenWeightedSum) {
       }
     }
     for (const AttentionKernels* kernels : AvailableAttentionKernels()) {
-      SCOPED_TRACE(absl::StrCat(kernels->isa, " bits ", num_bits));
+      SCOPED_TRACE(absl::StrCat(kernels->isa, " bits ", num_bits, " n ", n));
       // Query heads per KV head (GQA ratios), and so all query heads.
       for (const int group : {1, 3, 4, 8, 16, 20}) {
         const int num_heads = static_cast<int>(num_kv_heads) * group;
@@ -288,19 +292,29 @@ TEST(ValueKernelTest, EveryVariantMatchesDecodeThenWeightedSum) {
         }
         std::vector<float> acc(
             kernels->value_accumulator_floats(num_bits, num_heads), 0.0f);
-        // Tokens in two calls, as the cache makes one per page, and code
-        // bytes in two ranges, as the cache splits them over threads.
+        // Tokens in two calls, [0, 20) and [20, n), over pages of 16
+        // tokens (last pages partly filled), and code bytes in two ranges,
+        // as the cache splits them over threads.
+        const int64_t page_tokens = 16;
+        const auto pages_from = [&](int64_t first_token) {
+          std::vector<const uint8_t*> pages;
+          for (int64_t t = first_token; t < n; t += page_tokens) {
+            pages.push_back(codes.data() + t * stride);
+          }
+          return pages;
+        };
+        const std::vector<const uint8_t*> first_pages = pages_from(0);
+        const std::vector<const uint8_t*> second_pages = pages_from(20);
         for (const auto& [first_byte, end_byte] :
              {std::pair<int64_t, int64_t>{0, 5}, {5, stride}}) {
           kernels->accumulate_values(head_weights.data(), n, num_heads,
-                                     factors.data(), codes.data(), stride,
-                                     num_bits, first_byte, end_byte, 20,
-                                     acc.data());
+                                     factors.data(), first_pages.data(),
+                                     page_tokens, stride, num_bits, first_byte,
+                                     end_byte, 20, acc.data());
           kernels->accumulate_values(head_weights.data() + 20, n, num_heads,
-                                     factors.data() + 20,
-                                     codes.data() + 20 * stride, stride,
-                                     num_bits, first_byte, end_byte, n - 20,
-                                     acc.data());
+                                     factors.data() + 20, second_pages.data(),
+                                     page_tokens, stride, num_bits, first_byte,
+                                     end_byte, n - 20, acc.data());
         }
         for (int64_t h = 0; h < num_kv_heads; ++h) {
           std::vector<float> out(group * head_dim, 0.0f);
