@@ -15,6 +15,7 @@
 #include "commvq/quantizer/commvq_key/key_test_data.h"
 #include "commvq/quantizer/options.h"
 #include "commvq/quantizer/quantizer_spec.h"
+#include "commvq/quantizer/quantizer_test_util.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "training/key_checkpoint.h"
@@ -30,27 +31,7 @@ using ::testing::HasSubstr;
 
 // Relative squared error of q's round trip on x ([n, dim]).
 double RelativeError(const Quantizer& q, const std::vector<float>& x) {
-  const int64_t n = static_cast<int64_t>(x.size()) / q.dim();
-  std::vector<uint8_t> codes(n * q.layout().code_bytes);
-  std::vector<uint8_t> side(n * q.layout().side_bytes);
-  std::vector<float> out(x.size());
-  EXPECT_THAT(q.Encode(TensorView(x.data(), DType::kF32, {n, q.dim()}),
-                       MutableTensorView(codes.data(), DType::kU8,
-                                         {n, q.layout().code_bytes}),
-                       MutableTensorView(side.data(), DType::kU8,
-                                         {n, q.layout().side_bytes})),
-              IsOk());
-  EXPECT_THAT(
-      q.Decode(TensorView(codes.data(), DType::kU8, {n, q.layout().code_bytes}),
-               TensorView(side.data(), DType::kU8, {n, q.layout().side_bytes}),
-               MutableTensorView(out.data(), DType::kF32, {n, q.dim()})),
-      IsOk());
-  double error = 0.0, energy = 0.0;
-  for (size_t i = 0; i < x.size(); ++i) {
-    error += (double{x[i]} - out[i]) * (double{x[i]} - out[i]);
-    energy += double{x[i]} * x[i];
-  }
-  return error / energy;
+  return testing::RelativeSquaredError(x, testing::RoundTrip(q, x).decoded);
 }
 
 TEST(TrainKeysTest, TemperatureScheduleAndStageCounts) {
