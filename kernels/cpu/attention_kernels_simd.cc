@@ -4,9 +4,7 @@
 // defining CVQ_ATTENTION_ISA and CVQ_ATTENTION_TABLE_FN). Everything here
 // has internal linkage and uses no inline function or template of another
 // header that other files also instantiate: such code would be compiled with
-// AVX-512 here and could be the copy the linker keeps for everyone. (Calling
-// functions defined elsewhere, like the softmax reference, is fine: exp
-// bounds it, not the vector width.)
+// AVX-512 here and could be the copy the linker keeps for everyone.
 //
 // Same results as kernels/reference/attention_* up to the order of float
 // sums (reductions are vectorized: see the tests' tolerances).
@@ -472,6 +470,67 @@ void ValueProduct(const float* acc, int num_heads, int first_head, int count,
   delete[] bits;
 }
 
+// e^x of the 16 lanes of *v, all <= 0: x = k ln2 + r (|r| <= ln2 / 2),
+// e^r by its Taylor polynomial of degree 7 (relative error < 1e-8 on that
+// range), 2^k from exponent bits; x < -87 (e^x below the smallest normal
+// float) gives 0. By pointer: see I16x32.
+void ExpNonPositive16(F32x16* v) {
+  const F32x16 x = *v;
+  const I32x16 in_range = x >= -87.0f;
+  const F32x16 clamped = x < -87.0f ? F32x16{} - 87.0f : x;
+  // Truncation of k - 1/2 rounds k <= 0 to the nearest integer.
+  const I32x16 k =
+      __builtin_convertvector(clamped * 1.44269504088896341f - 0.5f, I32x16);
+  const F32x16 kf = __builtin_convertvector(k, F32x16);
+  // ln 2 in two parts, so that k ln 2 is exact enough.
+  const F32x16 r = (clamped - kf * 0.693145751953125f) -
+                   kf * 1.428606765330187045e-6f;
+  F32x16 p = r * (1.0f / 5040) + 1.0f / 720;
+  p = p * r + 1.0f / 120;
+  p = p * r + 1.0f / 24;
+  p = p * r + 1.0f / 6;
+  p = p * r + 0.5f;
+  p = p * r + 1.0f;
+  p = p * r + 1.0f;
+  const I32x16 exponent = (k + 127) << 23;
+  F32x16 scale;
+  std::memcpy(&scale, &exponent, sizeof(scale));
+  I32x16 bits;
+  const F32x16 result = p * scale;
+  std::memcpy(&bits, &result, sizeof(bits));
+  bits &= in_range;
+  std::memcpy(v, &bits, sizeof(bits));
+}
+
+// SoftmaxReference with a vectorized exp (the reference sums in double,
+// this in float lanes: relative differences ~1e-6).
+void Softmax(float* scores, int64_t n) {
+  float max_score = scores[0];
+  for (int64_t t = 1; t < n; ++t) {
+    max_score = scores[t] > max_score ? scores[t] : max_score;
+  }
+  F32x16 sum = {};
+  int64_t t = 0;
+  for (; t + 16 <= n; t += 16) {
+    F32x16 v;
+    std::memcpy(&v, scores + t, sizeof(v));
+    v -= max_score;
+    ExpNonPositive16(&v);
+    sum += v;
+    std::memcpy(scores + t, &v, sizeof(v));
+  }
+  if (t < n) {
+    // The last partial vector, padded with lanes whose exp is 0.
+    F32x16 v = F32x16{} - 1000.0f;
+    for (int64_t i = 0; t + i < n; ++i) v[i] = scores[t + i] - max_score;
+    ExpNonPositive16(&v);
+    sum += v;
+    for (int64_t i = 0; t + i < n; ++i) scores[t + i] = v[i];
+  }
+  const float inverse = 1.0f / LaneSum(&sum);
+  for (int64_t t = 0; t < n; ++t) scores[t] *= inverse;
+}
+
 void DenseScores(const float* query, const float* keys, int64_t key_stride,
                  int64_t head_dim, int64_t n, float scale, float* scores) {
   for (int64_t t = 0; t < n; ++t) {
@@ -543,7 +602,7 @@ void DenseGroup(const float* queries, int group, int64_t head_dim, int64_t n,
     }
   }
   for (int g = 0; g < group; ++g) {
-    SoftmaxReference(scores + g * n, n);
+    Softmax(scores + g * n, n);
     for (int64_t c = 0; c < head_dim; ++c) out[g * head_dim + c] = 0.0f;
   }
   for (int64_t t = 0; t < n; ++t) {
@@ -581,7 +640,7 @@ const AttentionKernels kKernels = {
     CVQ_ATTENTION_ISA,   BuildTable,       ScoresFromTable,
     ScoresByDecodingI16, ValueAccumulatorFloats,
     AccumulateValues,    ValueProduct,     DenseScores,
-    SoftmaxReference,    DenseWeightedSum,       DenseGroupF32,
+    Softmax,    DenseWeightedSum,       DenseGroupF32,
     DenseGroupF16,
 };
 
