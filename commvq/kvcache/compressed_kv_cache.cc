@@ -701,8 +701,8 @@ void CompressedKvCache::AttendValueCodes(int l, const Prepared& prepared,
   const int64_t page_tokens = page_tokens_[l];
   // One accumulator for all query heads: a token's code bits are read once
   // for all of them. Threads take disjoint ranges of code bytes.
-  std::vector<float> acc(kernels_.value_accumulator_floats(num_bits, num_heads),
-                         0.0f);
+  std::vector<float, CacheLineAllocator<float>> acc(
+      kernels_.value_accumulator_floats(num_bits, num_heads), 0.0f);
   std::vector<const uint8_t*> pages;
   for (int64_t begin = 0; begin < encoded; begin += page_tokens) {
     pages.push_back(layer.pages[begin / page_tokens].data() +

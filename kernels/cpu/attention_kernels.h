@@ -47,7 +47,8 @@ struct AttentionKernels {
   // the rows of tokens [0, n), token t's row at pages[t / page_tokens] +
   // (t % page_tokens) * code_stride (all of a cache's pages in one call, so
   // that a variant may block over many tokens); calls on disjoint byte
-  // ranges may run concurrently on one accumulator. value_product adds to out ([count, head_dim]) the
+  // ranges may run concurrently on one accumulator. An accumulator on a
+  // 64-byte boundary is faster (whole-cache-line vector adds). value_product adds to out ([count, head_dim]) the
   // heads [first_head, first_head + count), which all read the channels
   // [first_channel, first_channel + head_dim) (one KV head's).
   int64_t (*value_accumulator_floats)(int64_t num_bits, int num_heads);

@@ -144,11 +144,13 @@ void DecodeKeysI16(const KeyCodebookArrays& cb, const int16_t* planes,
     // the code: inside the next token's row except for the last token of
     // the call, which reads byte by byte.
     const bool last = begin + t == keys.n - 1;
-    // The rows of later tokens, from memory ahead of their use: one cache
-    // line per token and KV head, a latency the adds cannot hide.
+    // The codes of later tokens, from memory ahead of their use (one or
+    // two cache lines per token and KV head): a latency the adds cannot
+    // hide.
     if (begin + t + kCodePrefetchTokens < keys.n) {
-      __builtin_prefetch(row + kCodePrefetchTokens * keys.code_stride +
-                         keys.first_code * bits / 8);
+      const uint8_t* ahead = row + kCodePrefetchTokens * keys.code_stride;
+      __builtin_prefetch(ahead + keys.first_code * bits / 8);
+      __builtin_prefetch(ahead + ((keys.first_code + cb.stages) * bits - 1) / 8);
     }
     for (int s = 0; s < cb.stages; ++s) {
       uint32_t code;
