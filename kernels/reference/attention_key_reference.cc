@@ -44,6 +44,24 @@ void ScoreDecodedKey(const KeyCodebookArrays& cb, const float* key,
   }
 }
 
+// Adds token t's a- and b-rows of every stage of the centre planes (f32 or
+// int16, [stages, 2, 2^half_bits, head_dim]) to sum[0, head_dim).
+template <typename Plane, typename Sum>
+void AddKeyRows(const KeyCodebookArrays& cb, const Plane* planes,
+                const PackedKeyCodes& keys, int64_t t, Sum* sum) {
+  const int bits = 2 * cb.half_bits;
+  const uint32_t b_mask = (1u << cb.half_bits) - 1;
+  const int64_t plane = int64_t{cb.num_values()} * cb.head_dim;
+  const uint8_t* row = keys.codes + t * keys.code_stride;
+  for (int s = 0; s < cb.stages; ++s) {
+    const uint32_t code = ReadPackedCode(row, keys.first_code + s, bits);
+    const Plane* a =
+        planes + (2 * s) * plane + (code >> cb.half_bits) * cb.head_dim;
+    const Plane* b = planes + (2 * s + 1) * plane + (code & b_mask) * cb.head_dim;
+    for (int64_t c = 0; c < cb.head_dim; ++c) sum[c] += a[c] + b[c];
+  }
+}
+
 std::vector<std::vector<float>> SplitQueries(const KeyCodebookArrays& cb,
                                              const float* queries,
                                              int num_queries) {
@@ -125,25 +143,12 @@ void KeyScoresByDecodingReference(const KeyCodebookArrays& cb,
                                   int num_queries, const PackedKeyCodes& keys,
                                   float scale, float* scores,
                                   int64_t scores_stride) {
-  const int bits = 2 * cb.half_bits;
-  const uint32_t b_mask = (1u << cb.half_bits) - 1;
-  const int64_t pairs = cb.num_pairs();
   const std::vector<std::vector<float>> q =
       SplitQueries(cb, queries, num_queries);
   std::vector<float> key(cb.head_dim);
   for (int64_t t = 0; t < keys.n; ++t) {
-    const uint8_t* row = keys.codes + t * keys.code_stride;
     std::fill(key.begin(), key.end(), 0.0f);
-    for (int s = 0; s < cb.stages; ++s) {
-      const uint32_t code = ReadPackedCode(row, keys.first_code + s, bits);
-      const float* a =
-          planes + ((s * 2 + 0) * cb.num_values() + (code >> cb.half_bits)) *
-                       2 * pairs;
-      const float* b =
-          planes + ((s * 2 + 1) * cb.num_values() + (code & b_mask)) * 2 *
-                       pairs;
-      for (int64_t c = 0; c < cb.head_dim; ++c) key[c] += a[c] + b[c];
-    }
+    AddKeyRows(cb, planes, keys, t, key.data());
     ScoreDecodedKey(cb, key.data(), q, keys, t, scale, scores, scores_stride);
   }
 }
@@ -181,25 +186,14 @@ void KeyScoresByDecodingI16Reference(const KeyCodebookArrays& cb,
                                      const float* queries, int num_queries,
                                      const PackedKeyCodes& keys, float scale,
                                      float* scores, int64_t scores_stride) {
-  const int bits = 2 * cb.half_bits;
-  const uint32_t b_mask = (1u << cb.half_bits) - 1;
   const int64_t pairs = cb.num_pairs();
-  const int64_t plane = int64_t{cb.num_values()} * cb.head_dim;
   const std::vector<std::vector<float>> q =
       SplitQueries(cb, queries, num_queries);
   std::vector<int32_t> sum(cb.head_dim);
   std::vector<float> key(cb.head_dim);
   for (int64_t t = 0; t < keys.n; ++t) {
-    const uint8_t* row = keys.codes + t * keys.code_stride;
     std::fill(sum.begin(), sum.end(), 0);
-    for (int s = 0; s < cb.stages; ++s) {
-      const uint32_t code = ReadPackedCode(row, keys.first_code + s, bits);
-      const int16_t* a =
-          planes + (2 * s) * plane + (code >> cb.half_bits) * cb.head_dim;
-      const int16_t* b =
-          planes + (2 * s + 1) * plane + (code & b_mask) * cb.head_dim;
-      for (int64_t c = 0; c < cb.head_dim; ++c) sum[c] += a[c] + b[c];
-    }
+    AddKeyRows(cb, planes, keys, t, sum.data());
     for (int64_t c = 0; c < cb.head_dim; ++c) {
       key[c] = static_cast<float>(sum[c]) * pair_scale[c % pairs];
     }
