@@ -21,6 +21,7 @@
 #include "commvq/base/pair_layout.h"
 #include "commvq/base/status_macros.h"
 #include "commvq/base/thread_pool.h"
+#include "commvq/eval/exact_attention.h"
 #include "commvq/eval/kv_dump.h"
 #include "commvq/kvcache/rope.h"
 #include "commvq/metrics/metrics.h"
@@ -251,41 +252,15 @@ std::vector<float> HeadMajor(const std::vector<float>& x, int64_t n,
   return out;
 }
 
-// Applies RoPE at positions 0..n-1 to x: [n, heads, d] in place.
-void RotateSequence(const Rope& rope, int64_t n, int64_t heads,
-                    std::vector<float>& x) {
-  std::vector<int64_t> positions(n);
-  std::iota(positions.begin(), positions.end(), 0);
-  std::vector<float> cos(n * rope.num_pairs()), sin(n * rope.num_pairs());
-  rope.ComputeCosSin(positions, absl::MakeSpan(cos), absl::MakeSpan(sin));
-  rope.Rotate(cos, sin, static_cast<int>(heads), absl::MakeSpan(x));
-}
-
 // sum ||o||^2 of one query's attention output o = softmax(scale q K^T) V,
 // in double. q: [d]; keys: [n, d]; values: [n, d].
 double OutputSquaredNorm(const float* q, const float* keys,
                          const float* values, int64_t n, int64_t d,
                          double scale) {
-  std::vector<double> logits(n);
-  double max_logit = -INFINITY;
-  for (int64_t j = 0; j < n; ++j) {
-    double dot = 0.0;
-    for (int64_t c = 0; c < d; ++c) dot += double{q[c]} * keys[j * d + c];
-    logits[j] = scale * dot;
-    max_logit = std::max(max_logit, logits[j]);
-  }
-  double total = 0.0;
-  for (double& l : logits) {
-    l = std::exp(l - max_logit);
-    total += l;
-  }
+  std::vector<double> o(d);
+  ExactAttention(q, keys, values, n, d, d, scale, nullptr, o.data());
   double norm = 0.0;
-  for (int64_t c = 0; c < d; ++c) {
-    double o = 0.0;
-    for (int64_t j = 0; j < n; ++j) o += logits[j] * values[j * d + c];
-    o /= total;
-    norm += o * o;
-  }
+  for (double oc : o) norm += oc * oc;
   return norm;
 }
 

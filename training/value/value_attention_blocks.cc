@@ -2,11 +2,10 @@
 
 #include <algorithm>
 #include <cmath>
-#include <numeric>
 
 #include "absl/strings/str_cat.h"
-#include "absl/types/span.h"
 #include "commvq/base/thread_pool.h"
+#include "commvq/eval/exact_attention.h"
 #include "commvq/kvcache/rope.h"
 
 namespace commvq {
@@ -16,11 +15,7 @@ namespace {
 std::vector<float> Rotated(const Rope& rope, const float* x, int64_t n,
                            int64_t heads) {
   std::vector<float> out(x, x + n * heads * rope.head_dim());
-  std::vector<int64_t> positions(n);
-  std::iota(positions.begin(), positions.end(), 0);
-  std::vector<float> cos(n * rope.num_pairs()), sin(n * rope.num_pairs());
-  rope.ComputeCosSin(positions, absl::MakeSpan(cos), absl::MakeSpan(sin));
-  rope.Rotate(cos, sin, static_cast<int>(heads), absl::MakeSpan(out));
+  RotateSequence(rope, n, heads, out);
   return out;
 }
 
@@ -81,26 +76,9 @@ absl::StatusOr<ValueAttentionData> BuildValueAttentionData(
         for (int64_t i = 0; i < window; ++i) {
           const int64_t pos = start + i;
           const float* qi = &q[(pos * num_heads + h) * hd];
-          p.assign(pos + 1, 0.0);
-          double max_logit = -INFINITY;
-          for (int64_t j = 0; j <= pos; ++j) {
-            const float* kj = &k[j * dim + offset];
-            double dot = 0.0;
-            for (int64_t c = 0; c < hd; ++c) dot += double{qi[c]} * kj[c];
-            p[j] = scale * dot;
-            max_logit = std::max(max_logit, p[j]);
-          }
-          double total = 0.0;
-          for (double& l : p) {
-            l = std::exp(l - max_logit);
-            total += l;
-          }
-          std::fill(o.begin(), o.end(), 0.0);
-          for (int64_t j = 0; j <= pos; ++j) {
-            p[j] /= total;
-            const float* vj = values + j * dim + offset;
-            for (int64_t c = 0; c < hd; ++c) o[c] += p[j] * vj[c];
-          }
+          p.resize(pos + 1);
+          ExactAttention(qi, &k[offset], values + offset, pos + 1, hd, dim,
+                         scale, p.data(), o.data());
           for (double oc : o) block.output_energy += oc * oc;
           float* row = &block.probs[(h * window + i) * window];
           for (int64_t t = 0; t <= i; ++t) {
