@@ -3,8 +3,8 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
-#include <ctime>
 #include <cstring>
+#include <ctime>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -221,8 +221,9 @@ absl::StatusOr<Method> CacheMethod(
     method.phases = phases;
     method.floors.key_adds =
         static_cast<double>(n) * kKvHeads * 2 * arrays->stages * kHeadDim;
-    method.floors.value_adds = static_cast<double>(n) * kHeads *
-                               (codecs->layer(0).value_params->num_code_bits / 4);
+    method.floors.value_adds =
+        static_cast<double>(n) * kHeads *
+        (codecs->layer(0).value_params->num_code_bits / 4);
   }
   method.kv_bytes_per_token =
       static_cast<double>(cache->StoredBytes()) / static_cast<double>(n);
@@ -282,8 +283,9 @@ std::string RowText(const Row& r) {
       r.key_kernel);
   if (r.phases) {
     absl::StrAppendFormat(
-        &text, "  (keys %.1f ms = %.1fx floor, softmax %.1f, values %.1f ms = "
-               "%.1fx floor, prepare %.1f)",
+        &text,
+        "  (keys %.1f ms = %.1fx floor, softmax %.1f, values %.1f ms = "
+        "%.1fx floor, prepare %.1f)",
         r.phases->key_ms, r.phases->key_ms / r.floors.key_adds,
         r.phases->softmax_ms, r.phases->value_ms,
         r.phases->value_ms / r.floors.value_adds, r.phases->prepare_ms);
@@ -415,10 +417,10 @@ absl::Status RunBenchAttention(const ParsedFlags& flags, absl::string_view,
           row.key_kernel = method.key_kernel;
           if (method.phases) row.phases = *method.phases;
           // Floors at the peak rate, spread over the threads.
-          row.floors.key_adds = method.floors.key_adds / peak_adds_per_ms /
-                                thread_count;
-          row.floors.value_adds = method.floors.value_adds /
-                                  peak_adds_per_ms / thread_count;
+          row.floors.key_adds =
+              method.floors.key_adds / peak_adds_per_ms / thread_count;
+          row.floors.value_adds =
+              method.floors.value_adds / peak_adds_per_ms / thread_count;
           rows.push_back(row);
           if (!flags.Has("json")) io.out << RowText(row) << "\n";
         }
@@ -434,8 +436,8 @@ absl::Status RunBenchAttention(const ParsedFlags& flags, absl::string_view,
           "%s{\"method\": \"%s\", \"context\": %d, \"threads\": %d, "
           "\"ms\": %.3f, \"cpu_ms\": %.3f, \"kv_bytes_per_token\": %.1f, "
           "\"key_kernel\": \"%s\"%s}",
-          i ? ",\n  " : "\n  ", r.method, r.context, r.threads, r.ms,
-          r.cpu_ms, r.kv_bytes_per_token, r.key_kernel, PhaseJson(r));
+          i ? ",\n  " : "\n  ", r.method, r.context, r.threads, r.ms, r.cpu_ms,
+          r.kv_bytes_per_token, r.key_kernel, PhaseJson(r));
     }
     io.out << "\n]}\n";
   }

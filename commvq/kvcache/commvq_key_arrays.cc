@@ -59,7 +59,8 @@ absl::StatusOr<CommvqKeyArrays> CommvqKeyArraysOf(const Quantizer& quantizer) {
   arrays.pair_scale.resize(arrays.num_kv_heads * (arrays.head_dim / 2));
   for (int64_t h = 0; h < arrays.num_kv_heads; ++h) {
     MakeKeyCentrePlanesI16Reference(
-        arrays.head(h), arrays.planes.data() + h * arrays.entries_per_head_planes(),
+        arrays.head(h),
+        arrays.planes.data() + h * arrays.entries_per_head_planes(),
         arrays.pair_scale.data() + h * (arrays.head_dim / 2));
   }
   return arrays;

@@ -548,8 +548,7 @@ absl::Status CompressedKvCache::DoAttend(int l, const float* queries,
 
   timer.Lap(&AttendPhaseTimes::prepare_ms);
   for (int64_t i = 0; i < prepared.num_queries; ++i) {
-    AttendQuery(l, prepared, i,
-                out + i * int64_t{num_heads} * head_dim);
+    AttendQuery(l, prepared, i, out + i * int64_t{num_heads} * head_dim);
   }
   return absl::OkStatus();
 }
@@ -581,8 +580,7 @@ void CompressedKvCache::AttendQuery(int l, const Prepared& prepared, int64_t i,
   const int64_t encoded = std::min(n, layer.encoded);
   const int64_t window = n - encoded;
   const int64_t page_tokens = page_tokens_[l];
-  const float* queries =
-      &prepared.queries[i * int64_t{num_heads} * head_dim];
+  const float* queries = &prepared.queries[i * int64_t{num_heads} * head_dim];
   // scores[h * n + t]: the scores, then the weights, of query head h.
   std::vector<float> scores(int64_t{num_heads} * n);
   PhaseTimer timer(options_.phase_times);
@@ -598,9 +596,8 @@ void CompressedKvCache::AttendQuery(int l, const Prepared& prepared, int64_t i,
   // items so that every thread has work even with few KV heads; chunks are
   // whole pages.
   const int64_t num_pages = (encoded + page_tokens - 1) / page_tokens;
-  const int64_t chunks =
-      std::min<int64_t>(num_pages, options_.pool ? options_.pool->num_threads()
-                                                 : 1);
+  const int64_t chunks = std::min<int64_t>(
+      num_pages, options_.pool ? options_.pool->num_threads() : 1);
   const auto key_item = [&](int64_t item) {
     const int kv_head = static_cast<int>(item / chunks);
     const int64_t chunk = item % chunks;
@@ -649,8 +646,7 @@ void CompressedKvCache::AttendQuery(int l, const Prepared& prepared, int64_t i,
     } else {
       const int16_t* planes =
           arrays.planes.data() + kv_head * arrays.entries_per_head_planes();
-      const float* pair_scale =
-          arrays.pair_scale.data() + kv_head * pairs;
+      const float* pair_scale = arrays.pair_scale.data() + kv_head * pairs;
       for (int64_t begin = begin_token; begin < end_token;
            begin += page_tokens) {
         kernels_.key_scores_by_decoding(codebooks, planes, pair_scale,
@@ -674,8 +670,9 @@ void CompressedKvCache::AttendQuery(int l, const Prepared& prepared, int64_t i,
     float* head_out = out + h * head_dim;
     std::fill(head_out, head_out + head_dim, 0.0f);
     if (codec.value_params == nullptr) {
-      kernels_.dense_weighted_sum(weights, head_column(prepared.values, kv_head),
-                                  row, head_dim, encoded, head_out);
+      kernels_.dense_weighted_sum(weights,
+                                  head_column(prepared.values, kv_head), row,
+                                  head_dim, encoded, head_out);
     }
     kernels_.dense_weighted_sum(weights + encoded,
                                 head_column(layer.window_values, kv_head), row,

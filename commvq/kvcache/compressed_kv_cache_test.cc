@@ -234,7 +234,8 @@ TEST_P(CommvqKeyCacheTest, AttentionOnCodesEqualsDenseAttentionOverDecoded) {
       const std::vector<int64_t> last = {length - 1};
       const std::vector<float> one(queries.begin(),
                                    queries.begin() + shape.num_heads * head_dim);
-      EXPECT_LT(MaxDifference(*cache, *reference, 0, one, last), Tolerance(*cache));
+      EXPECT_LT(MaxDifference(*cache, *reference, 0, one, last),
+                Tolerance(*cache));
       if (length >= 2) {
         EXPECT_LT(MaxDifference(*cache, *reference, 0, queries,
                                 {length / 2 - 1 + (length == 2), length - 1}),
@@ -309,18 +310,18 @@ TEST(CompressedKvCacheTest, KiviKeepsPartialBlocksInTheWindowAndTruncates) {
   ASSERT_THAT(AppendTokens(*cache, keys, values, 0, 200), IsOk());
   EXPECT_EQ(cache->encoded_length(1), 192);
   const std::vector<float> queries = Normal(shape.num_heads * 64, 7);
-  EXPECT_LT(MaxDifference(*cache, *Reference(shape, *codecs, keys, values, 200,
-                                             192, 192),
-                          1, queries, {199}),
+  EXPECT_LT(MaxDifference(
+                *cache, *Reference(shape, *codecs, keys, values, 200, 192, 192),
+                1, queries, {199}),
             Tolerance(*cache));
   // Into the encoded part, mid-block: the block's kept tokens come back
   // decoded into the window.
   ASSERT_THAT(cache->Truncate(150), IsOk());
   EXPECT_EQ(cache->length(0), 150);
   EXPECT_EQ(cache->encoded_length(0), 128);
-  EXPECT_LT(MaxDifference(*cache, *Reference(shape, *codecs, keys, values, 150,
-                                             150, 160),
-                          0, queries, {149}),
+  EXPECT_LT(MaxDifference(
+                *cache, *Reference(shape, *codecs, keys, values, 150, 150, 160),
+                0, queries, {149}),
             Tolerance(*cache));
   cache->Clear();
   EXPECT_EQ(cache->length(0), 0);
@@ -342,10 +343,10 @@ TEST(CompressedKvCacheTest, FullPrecisionPrefillKeepsAnAppendExactUntilTheNext) 
   ASSERT_THAT(AppendTokens(*cache, keys, values, 0, 50), IsOk());
   EXPECT_EQ(cache->encoded_length(0), 0);
   const std::vector<float> prompt_queries = Normal(3 * shape.num_heads * 64, 35);
-  EXPECT_LT(MaxDifference(*cache,
-                          *Reference(shape, *codecs, keys, values, 50, 0, 0), 0,
-                          prompt_queries, {0, 20, 49}),
-            Tolerance(*cache));
+  EXPECT_LT(
+      MaxDifference(*cache, *Reference(shape, *codecs, keys, values, 50, 0, 0),
+                    0, prompt_queries, {0, 20, 49}),
+      Tolerance(*cache));
   // The next token (a decode step) first encodes what the prompt pushed
   // beyond the window: 51 - 8 = 43 tokens; the new one stays exact.
   ASSERT_THAT(AppendTokens(*cache, keys, values, 50, 1), IsOk());
@@ -377,9 +378,9 @@ TEST(CompressedKvCacheTest, TruncateThenAppendMatchesTheReference) {
   EXPECT_EQ(cache->length(0), 150);
   EXPECT_EQ(cache->encoded_length(0), 134);
   const std::vector<float> queries = Normal(shape.num_heads * 64, 11);
-  EXPECT_LT(MaxDifference(*cache, *Reference(shape, *codecs, keys, values, 150,
-                                             134, 134),
-                          0, queries, {149}),
+  EXPECT_LT(MaxDifference(
+                *cache, *Reference(shape, *codecs, keys, values, 150, 134, 134),
+                0, queries, {149}),
             Tolerance(*cache));
 }
 

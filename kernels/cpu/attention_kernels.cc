@@ -20,10 +20,10 @@ int64_t ReferenceValueAccumulatorFloats(int64_t num_bits, int num_heads) {
 
 void ReferenceAccumulateValues(const float* weights, int64_t weight_stride,
                                int num_heads, const float* factors,
-                               const uint8_t* const* pages,
-                               int64_t page_tokens, int64_t code_stride,
-                               int64_t num_bits, int64_t byte_begin,
-                               int64_t byte_end, int64_t n, float* acc) {
+                               const uint8_t* const* pages, int64_t page_tokens,
+                               int64_t code_stride, int64_t num_bits,
+                               int64_t byte_begin, int64_t byte_end, int64_t n,
+                               float* acc) {
   const int64_t first_bit = 8 * byte_begin;
   const int64_t bits = std::min(8 * byte_end, num_bits) - first_bit;
   if (bits <= 0) return;
@@ -39,9 +39,8 @@ void ReferenceAccumulateValues(const float* weights, int64_t weight_stride,
 
 void ReferenceValueProduct(const float* acc, int, int first_head, int count,
                            const float* codebook, const float* channel_scale,
-                           int64_t num_bits, int64_t dim,
-                           int64_t first_channel, int64_t head_dim,
-                           float* out) {
+                           int64_t num_bits, int64_t dim, int64_t first_channel,
+                           int64_t head_dim, float* out) {
   for (int g = 0; g < count; ++g) {
     ValueCodeProductReference(acc + (first_head + g) * num_bits, codebook,
                               channel_scale, num_bits, dim, first_channel,

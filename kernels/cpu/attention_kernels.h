@@ -33,8 +33,7 @@ struct AttentionKernels {
   // KeyScoresByDecodingI16Reference: planes and pair_scale from
   // MakeKeyCentrePlanesI16Reference.
   void (*key_scores_by_decoding)(const KeyCodebookArrays& codebooks,
-                                 const int16_t* planes,
-                                 const float* pair_scale,
+                                 const int16_t* planes, const float* pair_scale,
                                  const float* queries, int num_queries,
                                  const PackedKeyCodes& keys, float scale,
                                  float* scores, int64_t scores_stride);
@@ -48,9 +47,10 @@ struct AttentionKernels {
   // (t % page_tokens) * code_stride (all of a cache's pages in one call, so
   // that a variant may block over many tokens); calls on disjoint byte
   // ranges may run concurrently on one accumulator. An accumulator on a
-  // 64-byte boundary is faster (whole-cache-line vector adds). value_product adds to out ([count, head_dim]) the
-  // heads [first_head, first_head + count), which all read the channels
-  // [first_channel, first_channel + head_dim) (one KV head's).
+  // 64-byte boundary is faster (whole-cache-line vector adds). value_product
+  // adds to out ([count, head_dim]) the heads [first_head, first_head + count),
+  // which all read the channels [first_channel, first_channel + head_dim) (one
+  // KV head's).
   int64_t (*value_accumulator_floats)(int64_t num_bits, int num_heads);
   void (*accumulate_values)(const float* weights, int64_t weight_stride,
                             int num_heads, const float* factors,

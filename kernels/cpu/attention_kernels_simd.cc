@@ -150,7 +150,8 @@ void DecodeKeysI16(const KeyCodebookArrays& cb, const int16_t* planes,
     if (begin + t + kCodePrefetchTokens < keys.n) {
       const uint8_t* ahead = row + kCodePrefetchTokens * keys.code_stride;
       __builtin_prefetch(ahead + keys.first_code * bits / 8);
-      __builtin_prefetch(ahead + ((keys.first_code + cb.stages) * bits - 1) / 8);
+      __builtin_prefetch(ahead +
+                         ((keys.first_code + cb.stages) * bits - 1) / 8);
     }
     for (int s = 0; s < cb.stages; ++s) {
       uint32_t code;
@@ -162,10 +163,10 @@ void DecodeKeysI16(const KeyCodebookArrays& cb, const int16_t* planes,
         std::memcpy(&word, row + (bit >> 3), sizeof(word));
         code = (word >> (bit & 7)) & mask;
       }
-      r[2 * s] = static_cast<int32_t>((2 * s) * plane +
-                                      (code >> cb.half_bits) * dim);
-      r[2 * s + 1] = static_cast<int32_t>((2 * s + 1) * plane +
-                                          (code & b_mask) * dim);
+      r[2 * s] =
+          static_cast<int32_t>((2 * s) * plane + (code >> cb.half_bits) * dim);
+      r[2 * s + 1] =
+          static_cast<int32_t>((2 * s + 1) * plane + (code & b_mask) * dim);
     }
   }
   if (kVecs == 0) {
@@ -215,14 +216,14 @@ typedef int32_t I32x16 __attribute__((vector_size(64)));
 // The sum of the 16 lanes of *v (by pointer: see I16x32).
 float LaneSum(const F32x16* v) {
   F32x16 s = *v;
-  s += __builtin_shuffle(s, I32x16{8, 9, 10, 11, 12, 13, 14, 15, 0, 1, 2, 3,
-                                   4, 5, 6, 7});
-  s += __builtin_shuffle(s, I32x16{4, 5, 6, 7, 0, 1, 2, 3, 4, 5, 6, 7, 0, 1,
-                                   2, 3});
-  s += __builtin_shuffle(s, I32x16{2, 3, 0, 1, 2, 3, 0, 1, 2, 3, 0, 1, 2, 3,
-                                   0, 1});
-  s += __builtin_shuffle(s, I32x16{1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0,
-                                   1, 0});
+  s += __builtin_shuffle(
+      s, I32x16{8, 9, 10, 11, 12, 13, 14, 15, 0, 1, 2, 3, 4, 5, 6, 7});
+  s += __builtin_shuffle(
+      s, I32x16{4, 5, 6, 7, 0, 1, 2, 3, 4, 5, 6, 7, 0, 1, 2, 3});
+  s += __builtin_shuffle(
+      s, I32x16{2, 3, 0, 1, 2, 3, 0, 1, 2, 3, 0, 1, 2, 3, 0, 1});
+  s += __builtin_shuffle(
+      s, I32x16{1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0});
   return s[0];
 }
 
@@ -317,16 +318,16 @@ void ScoresByDecodingI16(const KeyCodebookArrays& cb, const int16_t* planes,
     // head_dim 64 and 128 (nearly every model) in registers.
     if (dim == 64) {
       DecodeKeysI16<2>(cb, planes, keys, t0, count, rows, block);
-      ScoreDecodedKeys<2>(block, t0, count, keys, q, num_queries, scale,
-                          scores, scores_stride);
+      ScoreDecodedKeys<2>(block, t0, count, keys, q, num_queries, scale, scores,
+                          scores_stride);
     } else if (dim == 128) {
       DecodeKeysI16<4>(cb, planes, keys, t0, count, rows, block);
-      ScoreDecodedKeys<4>(block, t0, count, keys, q, num_queries, scale,
-                          scores, scores_stride);
+      ScoreDecodedKeys<4>(block, t0, count, keys, q, num_queries, scale, scores,
+                          scores_stride);
     } else {
       DecodeKeysI16<0>(cb, planes, keys, t0, count, rows, block);
-      ScoreDecodedKeysAnyDim(block, t0, count, keys, q, num_queries, dim,
-                             scale, scores, scores_stride, rotated);
+      ScoreDecodedKeysAnyDim(block, t0, count, keys, q, num_queries, dim, scale,
+                             scores, scores_stride, rotated);
     }
   }
   delete[] rows;
@@ -485,8 +486,8 @@ void ExpNonPositive16(F32x16* v) {
       __builtin_convertvector(clamped * 1.44269504088896341f - 0.5f, I32x16);
   const F32x16 kf = __builtin_convertvector(k, F32x16);
   // ln 2 in two parts, so that k ln 2 is exact enough.
-  const F32x16 r = (clamped - kf * 0.693145751953125f) -
-                   kf * 1.428606765330187045e-6f;
+  const F32x16 r =
+      (clamped - kf * 0.693145751953125f) - kf * 1.428606765330187045e-6f;
   F32x16 p = r * (1.0f / 5040) + 1.0f / 720;
   p = p * r + 1.0f / 120;
   p = p * r + 1.0f / 24;
@@ -639,10 +640,17 @@ void DenseGroupF16(const float* queries, int group, const uint16_t* keys,
 }
 
 const AttentionKernels kKernels = {
-    CVQ_ATTENTION_ISA,   BuildTable,       ScoresFromTable,
-    ScoresByDecodingI16, ValueAccumulatorFloats,
-    AccumulateValues,    ValueProduct,     DenseScores,
-    Softmax,    DenseWeightedSum,       DenseGroupF32,
+    CVQ_ATTENTION_ISA,
+    BuildTable,
+    ScoresFromTable,
+    ScoresByDecodingI16,
+    ValueAccumulatorFloats,
+    AccumulateValues,
+    ValueProduct,
+    DenseScores,
+    Softmax,
+    DenseWeightedSum,
+    DenseGroupF32,
     DenseGroupF16,
 };
 

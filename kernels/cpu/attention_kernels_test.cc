@@ -6,8 +6,8 @@
 
 #include <algorithm>
 #include <cmath>
-#include <cstdio>
 #include <cstdint>
+#include <cstdio>
 #include <string>
 #include <tuple>
 #include <utility>
@@ -242,10 +242,10 @@ TEST(KeyKernelTest, Int16PlanesOfShrinkingStagesAreAccurate) {
 INSTANTIATE_TEST_SUITE_P(
     Shapes, KeyKernelTest,
     // head_dim 96: the kernels' path for sizes other than 64 and 128.
-    ::testing::Combine(::testing::Values(int64_t{64}, int64_t{96}, int64_t{128}),
-                       ::testing::Values(1, 4, 6, 8),
-                       ::testing::Values(PairLayout::kHalf,
-                                         PairLayout::kInterleaved)));
+    ::testing::Combine(
+        ::testing::Values(int64_t{64}, int64_t{96}, int64_t{128}),
+        ::testing::Values(1, 4, 6, 8),
+        ::testing::Values(PairLayout::kHalf, PairLayout::kInterleaved)));
 
 TEST(ValueKernelTest, EveryVariantMatchesDecodeThenWeightedSum) {
   Rng rng(5);
@@ -318,15 +318,15 @@ TEST(ValueKernelTest, EveryVariantMatchesDecodeThenWeightedSum) {
         }
         for (int64_t h = 0; h < num_kv_heads; ++h) {
           std::vector<float> out(group * head_dim, 0.0f);
-          kernels->value_product(acc.data(), num_heads,
-                                 static_cast<int>(h) * group, group,
-                                 codebook.data(), channel_scale.data(),
-                                 num_bits, dim, h * head_dim, head_dim,
-                                 out.data());
+          kernels->value_product(
+              acc.data(), num_heads, static_cast<int>(h) * group, group,
+              codebook.data(), channel_scale.data(), num_bits, dim,
+              h * head_dim, head_dim, out.data());
           for (int g = 0; g < group; ++g) {
             const int k = static_cast<int>(h) * group + g;
             for (int64_t c = 0; c < head_dim; ++c) {
-              ASSERT_NEAR(out[g * head_dim + c], (k + 1) * want[h * head_dim + c],
+              ASSERT_NEAR(out[g * head_dim + c],
+                          (k + 1) * want[h * head_dim + c],
                           (k + 1) * 1e-3 * std::sqrt(n * num_bits))
                   << "group " << group << " head " << k << " channel " << c;
             }
@@ -342,8 +342,8 @@ TEST(ValueKernelTest, EveryVariantMatchesDecodeThenWeightedSum) {
 // the reference's to ~1e-6 of each weight.
 TEST(DenseKernelTest, SoftmaxOfEveryVariantMatchesTheReference) {
   Rng rng(12);
-  for (const int64_t n : {int64_t{1}, int64_t{15}, int64_t{16}, int64_t{17},
-                          int64_t{1000}}) {
+  for (const int64_t n :
+       {int64_t{1}, int64_t{15}, int64_t{16}, int64_t{17}, int64_t{1000}}) {
     std::vector<float> scores = Normal(n, rng);
     for (float& x : scores) x *= 40.0f;
     std::vector<float> want = scores;

@@ -57,7 +57,8 @@ void AddKeyRows(const KeyCodebookArrays& cb, const Plane* planes,
     const uint32_t code = ReadPackedCode(row, keys.first_code + s, bits);
     const Plane* a =
         planes + (2 * s) * plane + (code >> cb.half_bits) * cb.head_dim;
-    const Plane* b = planes + (2 * s + 1) * plane + (code & b_mask) * cb.head_dim;
+    const Plane* b =
+        planes + (2 * s + 1) * plane + (code & b_mask) * cb.head_dim;
     for (int64_t c = 0; c < cb.head_dim; ++c) sum[c] += a[c] + b[c];
   }
 }
@@ -169,14 +170,13 @@ void MakeKeyCentrePlanesI16Reference(const KeyCodebookArrays& cb,
       }
       bound += largest;
     }
-    pair_scale[j] = bound > 0.0
-                        ? static_cast<float>(2.0 * bound /
-                                             (32767 - 2 * cb.stages))
-                        : 1.0f;
+    pair_scale[j] =
+        bound > 0.0 ? static_cast<float>(2.0 * bound / (32767 - 2 * cb.stages))
+                    : 1.0f;
   }
   for (size_t i = 0; i < f32.size(); ++i) {
-    planes[i] = static_cast<int16_t>(
-        std::lround(f32[i] / pair_scale[i % pairs]));
+    planes[i] =
+        static_cast<int16_t>(std::lround(f32[i] / pair_scale[i % pairs]));
   }
 }
 
