@@ -17,12 +17,4 @@ void StartBits(int restart, int64_t num_code_bits, uint8_t* s) {
   }
 }
 
-int BestCategory(const double cost[4], int current) {
-  int best = current;
-  for (int k = 0; k < 4; ++k) {
-    if (cost[k] < cost[best]) best = k;
-  }
-  return best;
-}
-
 }  // namespace commvq

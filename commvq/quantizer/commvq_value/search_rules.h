@@ -12,8 +12,14 @@ namespace commvq {
 void StartBits(int restart, int64_t num_code_bits, uint8_t* s);
 
 // The index of the lowest of four costs; `current` wins ties, and otherwise
-// the first lowest one.
-int BestCategory(const double cost[4], int current);
+// the first lowest one. Inline: the search calls it once per group visit.
+inline int BestCategory(const double cost[4], int current) {
+  int best = current;
+  for (int k = 0; k < 4; ++k) {
+    if (cost[k] < cost[best]) best = k;
+  }
+  return best;
+}
 
 }  // namespace commvq
 
