@@ -216,14 +216,15 @@ typedef int32_t I32x16 __attribute__((vector_size(64)));
 // The sum of the 16 lanes of *v (by pointer: see I16x32).
 float LaneSum(const F32x16* v) {
   F32x16 s = *v;
-  s += __builtin_shuffle(
-      s, I32x16{8, 9, 10, 11, 12, 13, 14, 15, 0, 1, 2, 3, 4, 5, 6, 7});
-  s += __builtin_shuffle(
-      s, I32x16{4, 5, 6, 7, 0, 1, 2, 3, 4, 5, 6, 7, 0, 1, 2, 3});
-  s += __builtin_shuffle(
-      s, I32x16{2, 3, 0, 1, 2, 3, 0, 1, 2, 3, 0, 1, 2, 3, 0, 1});
-  s += __builtin_shuffle(
-      s, I32x16{1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0});
+  // __builtin_shufflevector: GCC 12 and clang both have it.
+  s += __builtin_shufflevector(s, s, 8, 9, 10, 11, 12, 13, 14, 15, 0, 1, 2, 3,
+                               4, 5, 6, 7);
+  s += __builtin_shufflevector(s, s, 4, 5, 6, 7, 0, 1, 2, 3, 4, 5, 6, 7, 0, 1,
+                               2, 3);
+  s += __builtin_shufflevector(s, s, 2, 3, 0, 1, 2, 3, 0, 1, 2, 3, 0, 1, 2, 3,
+                               0, 1);
+  s += __builtin_shufflevector(s, s, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0,
+                               1, 0);
   return s[0];
 }
 
