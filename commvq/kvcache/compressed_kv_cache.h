@@ -13,10 +13,12 @@
 // Attention (KvCache::Attend): the query is rotated to its position; the
 // scores of compressed tokens come from the CommVQ key kernels when the key
 // quantizer is commvq_key (kernels/cpu/attention_kernels.h; table or decode
-// kernel per `key_kernel`), otherwise from keys decoded for the call and
-// rotated; the window's scores are dense. One max-subtracted softmax spans
-// the compressed tokens and the window. Values of a commvq_value quantizer
-// are attended on their code bits (accumulate weight x factor per bit, one
+// kernel per `key_kernel`, the decode kernel on int16 centre planes: scores
+// within ~1e-4 of their size of the f32 decode), otherwise from keys
+// decoded for the call and rotated; the window's scores are dense. One
+// max-subtracted softmax spans the compressed tokens and the window. Values
+// of a commvq_value quantizer are attended on their code bits (weight x
+// factor of all query heads accumulated per 4-bit group of code bits, one
 // product with the codebook per query head); others are decoded.
 //
 // Sequences: a KvCache holds one sequence. A batch is several caches built
