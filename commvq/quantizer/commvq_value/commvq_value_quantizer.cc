@@ -22,6 +22,8 @@ namespace {
 constexpr absl::string_view kName = "commvq_value";
 // Side data: the f32 factor f.
 constexpr int64_t kFactorBytes = 4;
+// Vectors prescaled and encoded at a time by EncodeBlocks.
+constexpr int64_t kEncodeSlice = 256;
 // Bounds every size derived from a (possibly crafted) payload.
 constexpr int64_t kMaxDim = 65536;
 constexpr int64_t kMaxCodeBits = 65536;
@@ -174,44 +176,51 @@ class CommvqValueQuantizer final : public Quantizer {
                             uint8_t* side) const override {
     const int64_t d = params_.dim;
     const int64_t nc = params_.num_code_bits;
-    // Every vector prescaled to a unit row first, so the search encodes
-    // them in blocks (search_encode.h); zero vectors get zero bits.
-    std::vector<float> units(num_vectors * d), y(d);
-    std::vector<double> prescale(num_vectors);
-    for (int64_t v = 0; v < num_vectors; ++v) {
-      prescale[v] = PrescaleToUnit(x + v * d, params_.channel_scale.data(), d,
-                                   &units[v * d]);
-    }
-    std::vector<uint8_t> bits(num_vectors * nc);
-    if (search_) {
-      ValueSearchEncoder::Scratch scratch;
-      search_->EncodeRows(units.data(), num_vectors, bits.data(), nullptr,
-                          &scratch);
-    } else {
-      std::vector<float> logits(2 * nc), scratch(d + params_.encoder.hidden);
-      for (int64_t v = 0; v < num_vectors; ++v) {
-        ValueMlpLogits(params_.encoder, d, nc, &units[v * d], logits.data(),
-                       scratch.data());
-        CategoriesToBits(logits.data(), nc / 2, &bits[v * nc]);
+    // Vectors are prescaled to unit rows a slice at a time, so the search
+    // encodes them in blocks (search_encode.h) with bounded extra memory;
+    // zero vectors get zero bits.
+    const int64_t slice = std::min(num_vectors, kEncodeSlice);
+    std::vector<float> units(slice * d), y(d);
+    std::vector<double> prescale(slice);
+    std::vector<uint8_t> bits(slice * nc);
+    ValueSearchEncoder::Scratch search_scratch;
+    std::vector<float> logits(search_ ? 0 : 2 * nc);
+    std::vector<float> scratch(search_ ? 0 : d + params_.encoder.hidden);
+    for (int64_t first = 0; first < num_vectors; first += kEncodeSlice) {
+      const int64_t count = std::min(kEncodeSlice, num_vectors - first);
+      for (int64_t v = 0; v < count; ++v) {
+        prescale[v] =
+            PrescaleToUnit(x + (first + v) * d, params_.channel_scale.data(), d,
+                           &units[v * d]);
       }
-    }
-    for (int64_t v = 0; v < num_vectors; ++v) {
-      uint8_t* row = &bits[v * nc];
-      const double p = prescale[v];
-      float factor = 0.0f;
-      if (p == 0.0) {
-        std::fill(row, row + nc, 0);
+      if (search_) {
+        search_->EncodeRows(units.data(), count, bits.data(), nullptr,
+                            &search_scratch);
       } else {
-        const double norm = SumRows(row, y.data());
-        factor = norm > 0.0 ? static_cast<float>(p / norm) : 0.0f;
-        if (!std::isfinite(factor)) {
-          return absl::InvalidArgumentError(absl::StrCat(
-              "commvq_value quantizer: vector ", v, " has scaled norm ", p,
-              ", too large for the f32 factor"));
+        for (int64_t v = 0; v < count; ++v) {
+          ValueMlpLogits(params_.encoder, d, nc, &units[v * d], logits.data(),
+                         scratch.data());
+          CategoriesToBits(logits.data(), nc / 2, &bits[v * nc]);
         }
       }
-      PackValueCodeBits(row, nc, codes + v * layout().code_bytes);
-      std::memcpy(side + v * kFactorBytes, &factor, kFactorBytes);
+      for (int64_t v = 0; v < count; ++v) {
+        uint8_t* row = &bits[v * nc];
+        const double p = prescale[v];
+        float factor = 0.0f;
+        if (p == 0.0) {
+          std::fill(row, row + nc, 0);
+        } else {
+          const double norm = SumRows(row, y.data());
+          factor = norm > 0.0 ? static_cast<float>(p / norm) : 0.0f;
+          if (!std::isfinite(factor)) {
+            return absl::InvalidArgumentError(absl::StrCat(
+                "commvq_value quantizer: vector ", first + v,
+                " has scaled norm ", p, ", too large for the f32 factor"));
+          }
+        }
+        PackValueCodeBits(row, nc, codes + (first + v) * layout().code_bytes);
+        std::memcpy(side + (first + v) * kFactorBytes, &factor, kFactorBytes);
+      }
     }
     return absl::OkStatus();
   }

@@ -144,6 +144,30 @@ TEST(CommvqValueQuantizerTest, ZeroVectorDecodesToZero) {
   EXPECT_EQ(e.decoded, std::vector<float>(8, 0.0f));
 }
 
+// Encoding slices long inputs (and the search encodes in blocks); every
+// vector still gets the codes it gets alone, zero vectors included.
+TEST(CommvqValueQuantizerTest, LongInputsEncodeLikeSingleVectors) {
+  std::vector<float> x = ValueRows(700, 16, 8);
+  std::fill(x.begin() + 300 * 16, x.begin() + 301 * 16, 0.0f);
+  CVQ_ASSERT_OK_AND_ASSIGN(auto q, Train("commvq_value:bits=2", x, 16));
+  const testing::Encoded all = RoundTrip(*q, x);
+  const int64_t code_bytes = q->layout().code_bytes;
+  for (int64_t v : {0, 255, 256, 300, 511, 699}) {
+    const std::vector<float> one(x.begin() + v * 16, x.begin() + (v + 1) * 16);
+    const testing::Encoded alone = RoundTrip(*q, one);
+    EXPECT_EQ(alone.codes,
+              std::vector<uint8_t>(all.codes.begin() + v * code_bytes,
+                                   all.codes.begin() + (v + 1) * code_bytes))
+        << v;
+    EXPECT_EQ(alone.side, std::vector<uint8_t>(all.side.begin() + v * 4,
+                                               all.side.begin() + (v + 1) * 4))
+        << v;
+  }
+  EXPECT_EQ(std::vector<uint8_t>(all.side.begin() + 300 * 4,
+                                 all.side.begin() + 301 * 4),
+            std::vector<uint8_t>(4, 0));
+}
+
 TEST(CommvqValueQuantizerTest, TrainingIsDeterministicAcrossThreads) {
   const std::vector<float> x = ValueRows(300, 16, 6);
   ThreadPool pool(4);
