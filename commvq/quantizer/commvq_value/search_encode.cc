@@ -131,7 +131,6 @@ inline void EncodeBlockKernel(const Tables& t, const float* x, int64_t count,
   scratch->residual.resize(ValueSearchEncoder::kBlockVectors * d);
   scratch->dots.resize(ValueSearchEncoder::kBlockVectors * nc);
   scratch->active.resize(ValueSearchEncoder::kBlockVectors);
-  scratch->objective.resize(ValueSearchEncoder::kBlockVectors);
   for (int restart = 0; restart <= t.options.restarts; ++restart) {
     Starts(t, restart, x, count, scratch);
     const uint8_t* s = scratch->s.data();

@@ -65,7 +65,6 @@ class ValueSearchEncoder {
   struct Scratch {
     std::vector<float> residual, dots;
     std::vector<uint8_t> s, active;
-    std::vector<double> objective;
   };
 
   // The first start for x ([dim]): the relaxed one when
