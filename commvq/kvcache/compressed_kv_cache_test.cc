@@ -463,6 +463,43 @@ TEST(CompressedKvCacheTest, BatchedDecodeEqualsPerSequenceAttention) {
   }
 }
 
+// Attend splits keys over (KV head, page range), softmax over query heads
+// and values over code bytes: every output element is still computed by
+// one thread in a fixed order, so any thread count gives the same bits.
+TEST(CompressedKvCacheTest, ThreadsSplitTheWorkWithoutChangingResults) {
+  const AttentionShape shape = Shape(1, 3, 3, 64, PairLayout::kHalf);
+  const auto codecs = Codecs(shape, RandomKeyQuantizer(shape, 41),
+                             RandomValueQuantizer(shape, 2, 42));
+  const int64_t length = 300;
+  const std::vector<float> keys = Normal(length * 192, 43);
+  const std::vector<float> values = Normal(length * 192, 44);
+  const std::vector<float> queries = Normal(2 * shape.num_heads * 64, 45);
+  std::vector<std::vector<float>> outputs;
+  for (const int threads : {0, 2, 3}) {
+    SCOPED_TRACE(absl::StrCat(threads, " threads"));
+    ThreadPool pool(threads);
+    CompressedKvCacheOptions options;
+    options.window = 5;
+    options.page_tokens = 16;  // many pages to split
+    options.pool = threads > 0 ? &pool : nullptr;
+    auto cache = *CompressedKvCache::Create(codecs, options);
+    ASSERT_THAT(AppendTokens(*cache, keys, values, 0, length), IsOk());
+    std::vector<float> out(queries.size());
+    ASSERT_THAT(cache->Attend(0,
+                              TensorView(queries.data(), DType::kF32,
+                                         {2, shape.num_heads, 64}),
+                              {length / 2, length - 1},
+                              MutableTensorView(out.data(), DType::kF32,
+                                                {2, shape.num_heads, 64})),
+                IsOk());
+    outputs.push_back(out);
+  }
+  for (size_t i = 0; i < outputs[0].size(); ++i) {
+    ASSERT_EQ(outputs[1][i], outputs[0][i]) << i;
+    ASSERT_EQ(outputs[2][i], outputs[0][i]) << i;
+  }
+}
+
 TEST(CompressedKvCacheTest, AppendEncodedEqualsAppendingAndEncoding) {
   const AttentionShape shape = Shape(1, 2, 2, 64, PairLayout::kInterleaved);
   const auto codecs = Codecs(shape, Registry("kivi:mode=key,bits=2", shape),
