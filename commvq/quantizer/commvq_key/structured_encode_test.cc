@@ -1,18 +1,21 @@
 #include "commvq/quantizer/commvq_key/structured_encode.h"
 
-#include <cmath>
 #include <cstdint>
 #include <string>
 #include <vector>
 
-#include "commvq/base/random.h"
+#include "commvq/quantizer/commvq_key/key_encoder_test_util.h"
 #include "commvq/quantizer/commvq_key/key_test_data.h"
 #include "gtest/gtest.h"
-#include "kernels/reference/key_encode_reference.h"
 
 namespace commvq {
 namespace {
 
+using ::commvq::testing::ExpectReferenceCodes;
+using ::commvq::testing::GaussianKeyRows;
+using ::commvq::testing::KeyEncoderCase;
+using ::commvq::testing::KeyEncoderCaseName;
+using ::commvq::testing::KeyEncoderCases;
 using ::commvq::testing::KeyLikeRows;
 using ::commvq::testing::RandomKeyStages;
 using ::commvq::testing::TiedKeyRows;
@@ -25,37 +28,21 @@ std::vector<KeyCodebook> RandomStages(const KeyCodebookShape& shape,
   return RandomKeyStages(shape, kStages, seed);
 }
 
-// Expects identical codes of both encoders for every row of `rows`
-// ([n, head_dim]).
+// Expects the reference encoder's codes from the structured encoder for
+// every row of `rows` ([n, head_dim]).
 void ExpectSameCodes(const std::vector<KeyCodebook>& stages,
                      const std::vector<float>& rows) {
   const StructuredKeyEncoder structured(stages);
-  const ReferenceKeyEncoder reference(stages);
   const int64_t head_dim = stages.front().shape().head_dim;
   const int64_t n = static_cast<int64_t>(rows.size()) / head_dim;
-  int64_t mismatches = 0;
+  std::vector<uint16_t> codes(n * kStages);
   for (int64_t i = 0; i < n; ++i) {
-    uint16_t fast[kStages];
-    uint16_t slow[kStages];
-    structured.Encode(&rows[i * head_dim], fast);
-    reference.Encode(&rows[i * head_dim], slow);
-    for (int s = 0; s < kStages; ++s) {
-      if (fast[s] == slow[s]) continue;
-      if (mismatches++ < 5) {
-        ADD_FAILURE() << "row " << i << ", stage " << s << ": structured "
-                      << fast[s] << ", reference " << slow[s];
-      }
-    }
+    structured.Encode(&rows[i * head_dim], &codes[i * kStages]);
   }
-  EXPECT_EQ(mismatches, 0);
+  ExpectReferenceCodes(stages, rows, codes, "structured");
 }
 
-struct Case {
-  PairLayout layout;
-  int half_bits;
-};
-
-class StructuredEncodeTest : public ::testing::TestWithParam<Case> {
+class StructuredEncodeTest : public ::testing::TestWithParam<KeyEncoderCase> {
  protected:
   KeyCodebookShape Shape(int64_t head_dim) const {
     return {head_dim, GetParam().half_bits, GetParam().layout};
@@ -64,11 +51,8 @@ class StructuredEncodeTest : public ::testing::TestWithParam<Case> {
 
 TEST_P(StructuredEncodeTest, MatchesReferenceOnGaussianRows) {
   const KeyCodebookShape shape = Shape(32);
-  Rng rng(11);
-  std::vector<float> rows(200 * shape.head_dim);
-  rng.FillNormal(absl::MakeSpan(rows), 0.0f,
-                 1.0f / std::sqrt(static_cast<float>(shape.head_dim)));
-  ExpectSameCodes(RandomStages(shape, 20), rows);
+  ExpectSameCodes(RandomStages(shape, 20),
+                  GaussianKeyRows(200, shape.head_dim, 11));
 }
 
 TEST_P(StructuredEncodeTest, MatchesReferenceOnKeyLikeRows) {
@@ -137,18 +121,8 @@ TEST_P(StructuredEncodeTest, EncodeRowsMatchesEncode) {
 }
 
 INSTANTIATE_TEST_SUITE_P(LayoutsAndHalfBits, StructuredEncodeTest,
-                         ::testing::Values(Case{PairLayout::kHalf, 2},
-                                           Case{PairLayout::kHalf, 4},
-                                           Case{PairLayout::kHalf, 6},
-                                           Case{PairLayout::kInterleaved, 1},
-                                           Case{PairLayout::kInterleaved, 2},
-                                           Case{PairLayout::kInterleaved, 4},
-                                           Case{PairLayout::kInterleaved, 6}),
-                         [](const ::testing::TestParamInfo<Case>& info) {
-                           return std::string(
-                                      PairLayoutName(info.param.layout)) +
-                                  "_h" + std::to_string(info.param.half_bits);
-                         });
+                         ::testing::ValuesIn(KeyEncoderCases()),
+                         KeyEncoderCaseName);
 
 }  // namespace
 }  // namespace commvq
