@@ -22,9 +22,6 @@ namespace commvq {
 namespace cli {
 namespace {
 
-// The benchmark's shape: d = 8 KV heads x 128 = 1024, as LLaMA-3.1-8B.
-constexpr int64_t kBenchHeads = 8;
-constexpr int64_t kBenchHeadDim = 128;
 // train-values --attention_loss_weight: off. On SmolLM2 (layers 0, 10, 20,
 // 1 bit, eval-kv attention output error, mean of 3 seeds) 0.3 gave 0.3111
 // against 0.3118 without it (seed spread +-0.004), 1 gave 0.3155, 3 gave
@@ -176,6 +173,10 @@ std::vector<FlagDef> BenchValueEncodeFlags() {
               int64_t{1} << 20),
       IntFlag("iters", "Rounds of least squares and search.", "3", 1, 1000),
       IntFlag("threads", "Worker threads.", "2", 1, 1024),
+      // The shape: d = 8 KV heads x 128 = 1024, as LLaMA-3.1-8B.
+      IntFlag("kv_heads", "KV heads of the synthetic values.", "8", 1, 64),
+      IntFlag("head_dim", "Channels per KV head.", "128",
+              kOutlierChannelsPerHead, 1024),
       IntFlag("seed", "Seed of the data and of training.", "0", 0,
               std::numeric_limits<int64_t>::max())};
   for (FlagDef& def : MlpFlags("512")) flags.push_back(std::move(def));
@@ -192,8 +193,8 @@ absl::Status RunBenchValueEncode(const ParsedFlags& flags, absl::string_view,
   ThreadPool pool(static_cast<int>(flags.GetInt("threads")));
   SyntheticKvOptions data;
   data.tokens = train_tokens + tokens;
-  data.num_kv_heads = kBenchHeads;
-  data.head_dim = kBenchHeadDim;
+  data.num_kv_heads = flags.GetInt("kv_heads");
+  data.head_dim = flags.GetInt("head_dim");
   data.seed = seed;
   const SyntheticKv kv = GenerateSyntheticKv(data);
   const int64_t dim = kv.dim;
@@ -213,9 +214,10 @@ absl::Status RunBenchValueEncode(const ParsedFlags& flags, absl::string_view,
     const char* encoders[2] = {"mlp", "search"};
     for (int e = 0; e < 2; ++e) {
       train.encoder = encoders[e];
-      CVQ_ASSIGN_OR_RETURN(const std::unique_ptr<Quantizer> q,
-                           TrainCommvqValueLayer(kv.values.data(), train_tokens,
-                                                 dim, kBenchHeads, train));
+      CVQ_ASSIGN_OR_RETURN(
+          const std::unique_ptr<Quantizer> q,
+          TrainCommvqValueLayer(kv.values.data(), train_tokens, dim,
+                                data.num_kv_heads, train));
       CVQ_ASSIGN_OR_RETURN(const double seconds,
                            TimeEncode(*q, test, &pool, &mse[e]));
       rate[e] = static_cast<double>(tokens) / seconds;
@@ -240,8 +242,9 @@ absl::Status RunBenchValueEncode(const ParsedFlags& flags, absl::string_view,
     io.out << json;
   } else {
     io.out << "Synthetic values (not a real model): d = " << dim << " ("
-           << kBenchHeads << " KV heads x " << kBenchHeadDim << "), trained on "
-           << train_tokens << " tokens, " << tokens << " held-out tokens "
+           << data.num_kv_heads << " KV heads x " << data.head_dim
+           << "), trained on " << train_tokens << " tokens, " << tokens
+           << " held-out tokens "
            << "encoded with " << pool.num_threads() << " threads\n"
            << text;
   }

@@ -1,6 +1,7 @@
 // `commvq train-values` (CommVQ value codebooks from a KV dump into a
 // codebook file) and `commvq bench value-encode` (the mlp and search
-// encoders of commvq_value at d = 1024, 1 and 2 bits, on synthetic values).
+// encoders of commvq_value at 1 and 2 bits on synthetic values, by default
+// of d = 8 KV heads x 128 = 1024 as the issue asks).
 // The command line is the application layer, so it may use training/.
 #ifndef COMMVQ_CLI_VALUE_COMMANDS_H_
 #define COMMVQ_CLI_VALUE_COMMANDS_H_
