@@ -35,6 +35,20 @@ inline float Dot(const float* a, const float* b, int64_t n) {
   return sum;
 }
 
+// y += a x + b z ([n] each), reading only the rows whose coefficient is
+// not 0: a change often moves one bit of its group, and the rows (of G
+// above all) come from memory.
+inline void AddRows(float a, const float* x, float b, const float* z, int64_t n,
+                    float* y) {
+  if (a != 0.0f && b != 0.0f) {
+    for (int64_t k = 0; k < n; ++k) y[k] += a * x[k] + b * z[k];
+  } else if (a != 0.0f) {
+    for (int64_t k = 0; k < n; ++k) y[k] += a * x[k];
+  } else {
+    for (int64_t k = 0; k < n; ++k) y[k] += b * z[k];
+  }
+}
+
 // The starts of one restart for `count` vectors x into s ([count, Nc]).
 inline void Starts(const Tables& t, int restart, const float* x, int64_t count,
                    Scratch* scratch) {
@@ -99,13 +113,9 @@ inline void Descend(const Tables& t, int64_t count, Scratch* scratch) {
         const float di = static_cast<float>(si - ti);
         const float dj = static_cast<float>(sj - tj);
         // e += di C_i + dj C_j, so h += di G_i + dj G_j.
-        const float* ci = t.codebook + i * d;
-        const float* cj = t.codebook + j * d;
-        float* e = residual + v * d;
-        for (int64_t c = 0; c < d; ++c) e[c] += di * ci[c] + dj * cj[c];
-        const float* gi = t.gram + i * nc;
-        const float* gj = t.gram + j * nc;
-        for (int64_t k = 0; k < nc; ++k) h[k] += di * gi[k] + dj * gj[k];
+        AddRows(di, t.codebook + i * d, dj, t.codebook + j * d, d,
+                residual + v * d);
+        AddRows(di, t.gram + i * nc, dj, t.gram + j * nc, nc, h);
         sv[i] = ti;
         sv[j] = tj;
       }
