@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cmath>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -24,38 +25,56 @@ namespace {
 // Shared look: a 900x600 PNG, grid, legend outside the clutter.
 std::string Header(const std::string& png, const std::string& title,
                    const std::string& xlabel, const std::string& ylabel) {
-  return absl::StrCat(
-      "set terminal pngcairo size 900,600 font 'sans,11'\n", "set output '",
-      png, "'\n", "set title '", title, "'\n", "set xlabel '", xlabel,
-      "'\n", "set ylabel '", ylabel, "'\n", "set grid\n",
-      "set key outside right top\n");
+  return absl::StrCat("set terminal pngcairo size 900,600 font 'sans,11'\n",
+                      "set output '", png, "'\n", "set title '", title, "'\n",
+                      "set xlabel '", xlabel, "'\n", "set ylabel '", ylabel,
+                      "'\n", "set grid\n", "set key outside right top\n");
 }
 
 std::string Block(const std::string& name, const std::string& rows) {
   return absl::StrCat("$", name, " << EOD\n", rows, "EOD\n");
 }
 
+// One colour per method, the same in every plot (index into
+// report.methods); ten, so that the nine methods of the default run never
+// share one (gnuplot's own cycle repeats after eight).
+std::string MethodColour(size_t index) {
+  static constexpr const char* kPalette[] = {
+      "#000000", "#1f77b4", "#17becf", "#ff7f0e", "#d62728",
+      "#2ca02c", "#9467bd", "#8c564b", "#e377c2", "#bcbd22"};
+  constexpr size_t kColours = sizeof(kPalette) / sizeof(kPalette[0]);
+  return absl::StrCat("lc rgb '", kPalette[index % kColours], "'");
+}
+
 PlotScript PplPlot(const ReproductionReport& report) {
-  std::string windowed, window0;
+  // Per method: a filled point with the window, an open one without, in the
+  // method's colour; a legend instead of labels, which overlapped where
+  // methods have nearly the same bits and perplexity.
+  std::string blocks;
+  std::vector<std::string> series;
   double lowest = HUGE_VAL, highest = 0;
-  for (const MethodResult& m : report.methods) {
+  for (size_t i = 0; i < report.methods.size(); ++i) {
+    const MethodResult& m = report.methods[i];
     if (!std::isfinite(m.bits_per_element)) continue;
-    for (double ppl : {m.ppl, m.ppl_window0}) {
+    bool titled = false;
+    for (const auto& [ppl, point] :
+         {std::pair<double, int>{m.ppl, 7}, {m.ppl_window0, 6}}) {
       if (!std::isfinite(ppl)) continue;
       lowest = std::min(lowest, ppl);
       highest = std::max(highest, ppl);
-    }
-    if (std::isfinite(m.ppl)) {
-      absl::StrAppendFormat(&windowed, "\"%s\" %.4f %.5f\n", m.name,
-                            m.bits_per_element, m.ppl);
-    }
-    if (std::isfinite(m.ppl_window0)) {
-      absl::StrAppendFormat(&window0, "\"%s\" %.4f %.5f\n", m.name,
-                            m.bits_per_element, m.ppl_window0);
+      const std::string name = absl::StrCat(point == 7 ? "w" : "z", i);
+      absl::StrAppend(&blocks,
+                      Block(name, absl::StrFormat("\"%s\" %.4f %.5f\n", m.name,
+                                                  m.bits_per_element, ppl)));
+      series.push_back(absl::StrCat(
+          "$", name, " using 2:3 with points pt ", point, " ps 1.8 ",
+          MethodColour(i), " ",
+          titled ? "notitle" : absl::StrCat("title '", m.name, "'")));
+      titled = true;
     }
   }
   PlotScript plot{"ppl_vs_bits.png", ""};
-  if (windowed.empty() && window0.empty()) return plot;
+  if (series.empty()) return plot;
   plot.script = Header(plot.png,
                        absl::StrCat("Perplexity vs stored bits per element (",
                                     report.model, ")"),
@@ -69,23 +88,15 @@ PlotScript PplPlot(const ReproductionReport& report) {
     absl::StrAppend(&plot.script, "set logscale y\n",
                     "set ylabel 'perplexity (decode mode, log scale)'\n");
   }
-  std::vector<std::string> series;
-  if (!windowed.empty()) {
-    absl::StrAppend(&plot.script, Block("windowed", windowed));
-    series.push_back(absl::StrCat(
-        "$windowed using 2:3 with points pt 7 ps 1.5 lc rgb '#1f77b4' "
-        "title 'window ",
-        report.window,
-        "', $windowed using 2:3:1 with labels offset 0,1 notitle"));
-  }
-  if (!window0.empty()) {
-    absl::StrAppend(&plot.script, Block("window0", window0));
-    series.push_back(
-        "$window0 using 2:3 with points pt 6 ps 1.5 lc rgb '#d62728' "
-        "title 'window 0', $window0 using 2:3:1 with labels offset 0,-1 "
-        "tc rgb '#d62728' notitle");
-  }
-  absl::StrAppend(&plot.script, "plot ", absl::StrJoin(series, ", "), "\n");
+  // Legend entries for the two point shapes (NaN draws nothing).
+  series.push_back(
+      absl::StrCat("NaN with points pt 7 ps 1.8 lc rgb 'gray' "
+                   "title 'filled: window ",
+                   report.window, "'"));
+  series.push_back(
+      "NaN with points pt 6 ps 1.8 lc rgb 'gray' title 'open: window 0'");
+  absl::StrAppend(&plot.script, blocks, "plot ", absl::StrJoin(series, ", "),
+                  "\n");
   return plot;
 }
 
@@ -106,14 +117,15 @@ PlotScript MemoryPlot(const ReproductionReport& report) {
     }
     const std::string name = absl::StrCat("m", i);
     absl::StrAppend(&blocks, Block(name, rows));
-    series.push_back(absl::StrCat("$", name, " using 1:2 with lines lw 2 title '",
-                                  m.name, "'"));
+    series.push_back(absl::StrCat("$", name, " using 1:2 with lines lw 2 ",
+                                  MethodColour(i), " title '", m.name, "'"));
   }
   if (series.empty()) return plot;
-  plot.script = Header(plot.png,
-                       absl::StrCat("KV-cache memory vs context (", report.model,
-                                    ", window ", report.window, ")"),
-                       "context length (tokens)", "KV cache (MiB, log scale)");
+  plot.script =
+      Header(plot.png,
+             absl::StrCat("KV-cache memory vs context (", report.model,
+                          ", window ", report.window, ")"),
+             "context length (tokens)", "KV cache (MiB, log scale)");
   absl::StrAppend(&plot.script, "set logscale y\n", blocks, "plot ",
                   absl::StrJoin(series, ", "), "\n");
   return plot;
@@ -135,14 +147,13 @@ PlotScript DecodePlot(const ReproductionReport& report) {
     const std::string name = absl::StrCat("m", i);
     absl::StrAppend(&blocks, Block(name, rows));
     series.push_back(absl::StrCat("$", name,
-                                  " using 1:2 with linespoints lw 2 title '",
-                                  m.name, "'"));
+                                  " using 1:2 with linespoints lw 2 ",
+                                  MethodColour(i), " title '", m.name, "'"));
   }
   if (series.empty()) return plot;
-  plot.script = Header(plot.png,
-                       "Decode attention on the CPU (one token, all layers)",
-                       "context length (tokens)",
-                       "time per decoded token (microseconds)");
+  plot.script = Header(
+      plot.png, "Decode attention on the CPU (one token, all layers)",
+      "context length (tokens)", "time per decoded token (microseconds)");
   absl::StrAppend(&plot.script, "set logscale xy\n", blocks, "plot ",
                   absl::StrJoin(series, ", "), "\n");
   return plot;

@@ -4,10 +4,12 @@
 
 #include <cstdlib>
 #include <fstream>
+#include <set>
 #include <string>
 
-#include "commvq/base/status_matchers.h"
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "commvq/base/status_matchers.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
@@ -56,8 +58,8 @@ TEST(PlotsTest, ScriptsHoldTheDataOfMethodsThatHaveIt) {
   EXPECT_EQ(plots[1].png, "kv_memory.png");
   // rvq-1 at 4096 tokens: 128 fp16 tokens + 3968 x 20 bytes, in MiB.
   EXPECT_THAT(plots[1].script,
-              HasSubstr(absl::StrFormat("4096 %.6f",
-                                        (128 * 320 + 3968 * 20.0) / (1 << 20))));
+              HasSubstr(absl::StrFormat(
+                  "4096 %.6f", (128 * 320 + 3968 * 20.0) / (1 << 20))));
 }
 
 TEST(PlotsTest, DecodePlotHasOneSeriesPerTimedMethod) {
@@ -69,6 +71,33 @@ TEST(PlotsTest, DecodePlotHasOneSeriesPerTimedMethod) {
   EXPECT_THAT(plots[2].script, HasSubstr("1024 10.500\n2048 20.250\n"));
   EXPECT_THAT(plots[2].script, HasSubstr("title 'kivi-1'"));
   EXPECT_THAT(plots[2].script, Not(HasSubstr("title 'fp16'")));
+}
+
+// Nine methods (the default run) get nine colours, the same one for a method
+// in every plot, and the perplexity plot names each method once.
+TEST(PlotsTest, EveryMethodHasItsOwnColourInEveryPlot) {
+  ReproductionReport report = FakeReport();
+  report.methods.clear();
+  for (int i = 0; i < 9; ++i) {
+    report.methods.push_back(Method(absl::StrCat("m", i), 1 + i, 10 + i));
+    report.methods.back().decode = {{1024, 5.0 + i}};
+  }
+  const std::vector<PlotScript> plots = PlotScripts(report);
+  ASSERT_EQ(plots.size(), 3u);
+  for (const PlotScript& plot : plots) {
+    SCOPED_TRACE(plot.png);
+    std::set<std::string> colours;
+    for (int i = 0; i < 9; ++i) {
+      const std::string title = absl::StrCat("title 'm", i, "'");
+      const size_t at = plot.script.find(title);
+      ASSERT_NE(at, std::string::npos) << title;
+      EXPECT_EQ(plot.script.find(title, at + 1), std::string::npos) << title;
+      const size_t colour = plot.script.rfind("lc rgb '", at);
+      ASSERT_NE(colour, std::string::npos);
+      colours.insert(plot.script.substr(colour, 16));
+    }
+    EXPECT_EQ(colours.size(), 9u);
+  }
 }
 
 TEST(PlotsTest, AFailingProgramIsAnErrorNamingIt) {
