@@ -190,8 +190,7 @@ int64_t CompressedKvCache::encoded_length(int layer) const {
 }
 
 bool CompressedKvCache::UseTableKernel() const {
-  return options_.key_kernel == KeyKernel::kTable ||
-         (options_.key_kernel == KeyKernel::kAuto && shape().group_size() == 1);
+  return options_.key_kernel == KeyKernel::kTable;
 }
 
 std::string CompressedKvCache::KeyKernelName() const {

@@ -100,7 +100,10 @@ class CompressedCacheCodecs {
 
 // How the scores of CommVQ keys are computed.
 enum class KeyKernel {
-  kAuto,    // decode when a KV head serves several query heads, else table
+  // decode: measured faster at every GQA ratio on AVX2/AVX-512 CPUs (keys
+  // 3.3x at ratio 1, 10x at ratio 4; commvq bench attention); the table
+  // kernel stays as the paper's formulation and for comparison.
+  kAuto,
   kTable,   // per query head: table of q . codebook, gather and sum
   kDecode,  // per KV head: decode, rotate, dot with each query head
 };
