@@ -8,9 +8,11 @@
 
 #include "absl/strings/str_cat.h"
 #include "commvq/base/status_macros.h"
+#include "commvq/quantizer/commvq_value/commvq_value_quantizer.h"
 #include "commvq/quantizer/commvq_value/mlp_encode.h"
 #include "kernels/cuda/cuda_status.h"
 #include "kernels/cuda/value_kernels.h"
+#include "kernels/cuda/value_search_kernels.h"
 
 namespace commvq {
 namespace cuda {
@@ -29,9 +31,11 @@ absl::Status CheckSize(const char* field, const std::vector<float>& v,
   return absl::OkStatus();
 }
 
-// Offsets of Encode's scratch arrays.
+// Offsets of Encode's scratch arrays. `normed` holds the mlp's LayerNorm
+// output or the search's unit rows; logits are the mlp's, dots and relaxed
+// (h0 = C W u and y = R u) the search's.
 struct EncodeLayout {
-  int64_t normed, prescale, hidden, logits, bits, decoded, total;
+  int64_t normed, prescale, hidden, logits, dots, relaxed, bits, decoded, total;
 };
 
 EncodeLayout LayoutFor(int64_t dim, int64_t nc, int64_t hidden,
@@ -39,14 +43,39 @@ EncodeLayout LayoutFor(int64_t dim, int64_t nc, int64_t hidden,
   WorkspaceLayout layout;
   EncodeLayout result;
   const int64_t f = sizeof(float);
+  const bool search = hidden == 0;
   result.normed = layout.Add(tokens * dim * f);
   result.prescale = layout.Add(tokens * f);
   result.hidden = layout.Add(tokens * hidden * f);
-  result.logits = layout.Add(tokens * 2 * nc * f);
+  result.logits = layout.Add(search ? 0 : tokens * 2 * nc * f);
+  result.dots = layout.Add(search ? tokens * nc * f : 0);
+  result.relaxed = layout.Add(search ? tokens * nc * f : 0);
   result.bits = layout.Add(tokens * nc * f);
   result.decoded = layout.Add(tokens * dim * f);
   result.total = layout.total();
   return result;
+}
+
+// out [n, m] = in [n, k] . M^T for M [m, k], all row-major: column-major
+// out^T = M (as [k, m], transposed) . in^T.
+absl::Status TimesTransposed(const CublasHandle& cublas, const float* matrix,
+                             int m, int k, const float* in, int n, float* out,
+                             const char* what) {
+  const float one = 1.0f;
+  const float zero = 0.0f;
+  return CublasStatus(
+      cublasSgemm(static_cast<cublasHandle_t>(cublas.get()), CUBLAS_OP_T,
+                  CUBLAS_OP_N, m, n, k, &one, matrix, k, in, k, &zero, out, m),
+      what);
+}
+
+absl::Status CheckSearchOptions(const ValueSearchOptions& search) {
+  if (search.sweeps < 1 || search.restarts < 0) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "CUDA value codec: search sweeps ", search.sweeps, " and restarts ",
+        search.restarts, "; expected sweeps >= 1 and restarts >= 0"));
+  }
+  return absl::OkStatus();
 }
 
 }  // namespace
@@ -87,8 +116,10 @@ absl::Status CudaValueCodec::CheckShape(const ValueQuantizerParams& params) {
 }
 
 absl::StatusOr<CudaValueCodec> CudaValueCodec::Create(
-    const ValueQuantizerParams& params) {
+    const ValueQuantizerParams& params, const ValueSearchOptions& search) {
   CVQ_RETURN_IF_ERROR(CheckShape(params));
+  if (params.encoder.hidden == 0)
+    CVQ_RETURN_IF_ERROR(CheckSearchOptions(search));
   CudaValueCodec codec;
   codec.dim_ = params.dim;
   codec.num_code_bits_ = params.num_code_bits;
@@ -107,8 +138,60 @@ absl::StatusOr<CudaValueCodec> CudaValueCodec::Create(
     CVQ_RETURN_IF_ERROR(upload(e.b1, &codec.b1_));
     CVQ_RETURN_IF_ERROR(upload(e.w2, &codec.w2_));
     CVQ_RETURN_IF_ERROR(upload(e.b2, &codec.b2_));
+  } else {
+    CVQ_RETURN_IF_ERROR(codec.UploadSearchTables(params, search));
   }
   return codec;
+}
+
+absl::Status CudaValueCodec::UploadSearchTables(
+    const ValueQuantizerParams& params, const ValueSearchOptions& search) {
+  const int64_t nc = params.num_code_bits;
+  const int64_t d = params.dim;
+  int64_t shared_limit = 0;
+  CVQ_RETURN_IF_ERROR(CudaStatus(ValueSearchSharedLimit(&shared_limit),
+                                 "value search shared memory query"));
+  if (ValueSearchSharedBytes(nc) > shared_limit) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "CUDA value codec: num_code_bits ", nc, " needs ",
+        ValueSearchSharedBytes(nc),
+        " bytes of shared memory per block for the search; expected at most ",
+        shared_limit, " (this device's limit)"));
+  }
+  sweeps_ = search.sweeps;
+  restarts_ = search.restarts;
+  // The CPU quantizer's encoder and tables, so both search the same
+  // objective from the same starts.
+  const std::vector<float> weights = SearchWeights(params.channel_scale);
+  const ValueSearchEncoder encoder(params.codebook.data(), nc, d, search,
+                                   weights.data());
+  const ValueSearchEncoder::Tables tables = encoder.tables();
+  const auto upload = [](const float* data, int64_t count, DeviceMemory* out) {
+    CVQ_ASSIGN_OR_RETURN(*out, Upload(absl::MakeConstSpan(data, count)));
+    return absl::OkStatus();
+  };
+  CVQ_RETURN_IF_ERROR(upload(tables.weighted, nc * d, &weighted_));
+  CVQ_RETURN_IF_ERROR(upload(tables.weights, d, &weights_));
+  CVQ_RETURN_IF_ERROR(upload(tables.gram, nc * nc, &gram_));
+  if (tables.relaxed != nullptr) {
+    CVQ_RETURN_IF_ERROR(upload(tables.relaxed, nc * d, &relaxed_));
+  }
+  std::vector<float> pair_gram(3 * (nc / 2));
+  for (int64_t g = 0; g < nc / 2; ++g) {
+    const int64_t i = 2 * g;
+    pair_gram[3 * g] = tables.gram[i * nc + i];
+    pair_gram[3 * g + 1] = tables.gram[(i + 1) * nc + i + 1];
+    pair_gram[3 * g + 2] = tables.gram[i * nc + i + 1];
+  }
+  CVQ_RETURN_IF_ERROR(upload(pair_gram.data(), nc / 2 * 3, &pair_gram_));
+  if (restarts_ > 0) {
+    std::vector<uint8_t> starts(restarts_ * nc);
+    for (int r = 1; r <= restarts_; ++r) {
+      ValueSearchEncoder::RestartStart(r, nc, &starts[(r - 1) * nc]);
+    }
+    CVQ_ASSIGN_OR_RETURN(restart_bits_, Upload(absl::MakeConstSpan(starts)));
+  }
+  return absl::OkStatus();
 }
 
 int64_t CudaValueCodec::WorkspaceBytes(const ValueQuantizerParams& params,
@@ -118,16 +201,29 @@ int64_t CudaValueCodec::WorkspaceBytes(const ValueQuantizerParams& params,
       .total;
 }
 
+// Encode's scratch arrays in a workspace (EncodeLayout).
+struct CudaValueCodec::Scratch {
+  float *normed, *prescale, *hidden, *logits, *dots, *relaxed, *bits, *decoded;
+};
+
+CudaValueCodec::Scratch CudaValueCodec::ScratchIn(void* workspace,
+                                                  int64_t max_tokens) const {
+  const EncodeLayout layout =
+      LayoutFor(dim_, num_code_bits_, hidden_, max_tokens);
+  char* base = static_cast<char*>(workspace);
+  const auto at = [base](int64_t offset) {
+    return reinterpret_cast<float*>(base + offset);
+  };
+  return {at(layout.normed), at(layout.prescale), at(layout.hidden),
+          at(layout.logits), at(layout.dots),     at(layout.relaxed),
+          at(layout.bits),   at(layout.decoded)};
+}
+
 absl::Status CudaValueCodec::Encode(const float* values, int64_t num_tokens,
                                     int64_t max_tokens, void* workspace,
                                     uint32_t* words, float* factor,
                                     const CublasHandle& cublas,
                                     void* stream) const {
-  if (!has_encoder()) {
-    return absl::FailedPreconditionError(
-        "CUDA value codec: the quantizer has no mlp encoder weights "
-        "(encoder=search has no GPU path)");
-  }
   if (num_tokens < 0 || num_tokens > max_tokens ||
       max_tokens > std::numeric_limits<int32_t>::max()) {
     return absl::InvalidArgumentError(absl::StrCat(
@@ -135,50 +231,91 @@ absl::Status CudaValueCodec::Encode(const float* values, int64_t num_tokens,
         max_tokens, " (the workspace's size, at most 2^31 - 1)"));
   }
   if (num_tokens == 0) return absl::OkStatus();
-  const EncodeLayout layout =
-      LayoutFor(dim_, num_code_bits_, hidden_, max_tokens);
-  char* base = static_cast<char*>(workspace);
-  float* normed = reinterpret_cast<float*>(base + layout.normed);
-  float* prescale = reinterpret_cast<float*>(base + layout.prescale);
-  float* hidden = reinterpret_cast<float*>(base + layout.hidden);
-  float* logits = reinterpret_cast<float*>(base + layout.logits);
-  float* bits = reinterpret_cast<float*>(base + layout.bits);
-  float* decoded = reinterpret_cast<float*>(base + layout.decoded);
   const int n = static_cast<int>(num_tokens);
+  const Scratch scratch = ScratchIn(workspace, max_tokens);
+  CVQ_RETURN_IF_ERROR(cublas.Bind(stream));
+  // Both encoders leave prescale and the f32 bits in the scratch.
+  CVQ_RETURN_IF_ERROR(
+      has_encoder() ? EncodeMlp(values, n, scratch, words, cublas, stream)
+                    : EncodeSearch(values, n, scratch, words, cublas, stream));
+  const int d = static_cast<int>(dim_);
+  const int nc = static_cast<int>(num_code_bits_);
+  const float one = 1.0f;
+  const float zero = 0.0f;
+  // decoded [n, d] = bits [n, nc] . C [nc, d].
+  CVQ_RETURN_IF_ERROR(CublasStatus(
+      cublasSgemm(static_cast<cublasHandle_t>(cublas.get()), CUBLAS_OP_N,
+                  CUBLAS_OP_N, d, n, nc, &one, codebook(), d, scratch.bits, nc,
+                  &zero, scratch.decoded, d),
+      "value decode GEMM"));
+  return CudaStatus(LaunchValueFactor(scratch.decoded, scratch.prescale, n, d,
+                                      factor, stream),
+                    "value factor launch");
+}
+
+absl::Status CudaValueCodec::EncodeMlp(const float* values, int n,
+                                       const Scratch& scratch, uint32_t* words,
+                                       const CublasHandle& cublas,
+                                       void* stream) const {
   const int d = static_cast<int>(dim_);
   const int nc = static_cast<int>(num_code_bits_);
   const int h = static_cast<int>(hidden_);
-  cublasHandle_t handle = static_cast<cublasHandle_t>(cublas.get());
-  CVQ_RETURN_IF_ERROR(cublas.Bind(stream));
-  const float one = 1.0f;
-  const float zero = 0.0f;
-  CVQ_RETURN_IF_ERROR(CudaStatus(
-      LaunchValuePrepare(values, channel_scale(), gamma_.as<float>(),
-                         beta_.as<float>(), n, d, normed, prescale, stream),
-      "value prepare launch"));
-  // Row-major [n, hidden] = normed [n, d] . w1^T, i.e. column-major
-  // hidden^T = w1 (as [d, hidden], transposed) . normed^T.
   CVQ_RETURN_IF_ERROR(
-      CublasStatus(cublasSgemm(handle, CUBLAS_OP_T, CUBLAS_OP_N, h, n, d, &one,
-                               w1_.as<float>(), d, normed, d, &zero, hidden, h),
-                   "value encoder GEMM 1"));
+      CudaStatus(LaunchValuePrepare(values, channel_scale(), gamma_.as<float>(),
+                                    beta_.as<float>(), n, d, scratch.normed,
+                                    scratch.prescale, stream),
+                 "value prepare launch"));
+  CVQ_RETURN_IF_ERROR(TimesTransposed(cublas, w1_.as<float>(), h, d,
+                                      scratch.normed, n, scratch.hidden,
+                                      "value encoder GEMM 1"));
   CVQ_RETURN_IF_ERROR(
-      CudaStatus(LaunchBiasGelu(hidden, b1_.as<float>(), n, h, stream),
+      CudaStatus(LaunchBiasGelu(scratch.hidden, b1_.as<float>(), n, h, stream),
                  "bias + GELU launch"));
-  CVQ_RETURN_IF_ERROR(CublasStatus(
-      cublasSgemm(handle, CUBLAS_OP_T, CUBLAS_OP_N, 2 * nc, n, h, &one,
-                  w2_.as<float>(), h, hidden, h, &zero, logits, 2 * nc),
-      "value encoder GEMM 2"));
-  CVQ_RETURN_IF_ERROR(CudaStatus(
-      LaunchGroupArgmax(logits, b2_.as<float>(), n, nc, words, bits, stream),
-      "group argmax launch"));
-  // decoded [n, d] = bits [n, nc] . C [nc, d].
+  CVQ_RETURN_IF_ERROR(TimesTransposed(cublas, w2_.as<float>(), 2 * nc, h,
+                                      scratch.hidden, n, scratch.logits,
+                                      "value encoder GEMM 2"));
+  return CudaStatus(LaunchGroupArgmax(scratch.logits, b2_.as<float>(), n, nc,
+                                      words, scratch.bits, stream),
+                    "group argmax launch");
+}
+
+absl::Status CudaValueCodec::EncodeSearch(const float* values, int n,
+                                          const Scratch& scratch,
+                                          uint32_t* words,
+                                          const CublasHandle& cublas,
+                                          void* stream) const {
+  const int d = static_cast<int>(dim_);
+  const int nc = static_cast<int>(num_code_bits_);
   CVQ_RETURN_IF_ERROR(
-      CublasStatus(cublasSgemm(handle, CUBLAS_OP_N, CUBLAS_OP_N, d, n, nc, &one,
-                               codebook(), d, bits, nc, &zero, decoded, d),
-                   "value decode GEMM"));
-  return CudaStatus(LaunchValueFactor(decoded, prescale, n, d, factor, stream),
-                    "value factor launch");
+      CudaStatus(LaunchValueUnit(values, channel_scale(), n, d, scratch.normed,
+                                 scratch.prescale, stream),
+                 "value unit launch"));
+  // h0 = C W u for every token at once.
+  CVQ_RETURN_IF_ERROR(TimesTransposed(cublas, weighted_.as<float>(), nc, d,
+                                      scratch.normed, n, scratch.dots,
+                                      "value search dots GEMM"));
+  const bool has_relaxed = relaxed_.data() != nullptr;
+  if (has_relaxed) {
+    // y = (G + eps I)^-1 C W u: the least-squares start.
+    CVQ_RETURN_IF_ERROR(TimesTransposed(cublas, relaxed_.as<float>(), nc, d,
+                                        scratch.normed, n, scratch.relaxed,
+                                        "value search relaxed start GEMM"));
+  }
+  DeviceSearchTables tables;
+  tables.dim = d;
+  tables.num_code_bits = nc;
+  tables.sweeps = sweeps_;
+  tables.restarts = restarts_;
+  tables.codebook = codebook();
+  tables.weights = weights_.as<float>();
+  tables.gram = gram_.as<float>();
+  tables.pair_gram = pair_gram_.as<float>();
+  tables.restart_bits = restart_bits_.as<uint8_t>();
+  return CudaStatus(
+      LaunchValueSearch(tables, scratch.normed, scratch.prescale, scratch.dots,
+                        has_relaxed ? scratch.relaxed : nullptr, n, words,
+                        scratch.bits, stream),
+      "value search launch");
 }
 
 }  // namespace cuda

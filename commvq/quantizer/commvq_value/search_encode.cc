@@ -299,6 +299,11 @@ ValueSearchEncoder::Tables ValueSearchEncoder::tables() const {
           gram_.data(),     relaxed_.empty() ? nullptr : relaxed_.data()};
 }
 
+void ValueSearchEncoder::RestartStart(int restart, int64_t num_code_bits,
+                                      uint8_t* bits) {
+  StartBits(restart, num_code_bits, bits);
+}
+
 void ValueSearchEncoder::FirstStart(const float* x, uint8_t* bits) const {
   Scratch scratch;
   double error = 0.0;

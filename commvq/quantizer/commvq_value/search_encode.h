@@ -85,7 +85,9 @@ class ValueSearchEncoder {
   double EncodeBatch(const float* x, int64_t n, uint8_t* bits,
                      ThreadPool* pool) const;
 
-  // The block kernel's view of the encoder (search_encode.cc).
+  // The encoder's precomputed tables: the view of the block kernel
+  // (search_encode.cc) and of the GPU search (kernels/cuda/value_codec.h),
+  // which uploads them rather than recomputing them.
   struct Tables {
     int64_t num_code_bits, dim;
     ValueSearchOptions options;
@@ -95,10 +97,14 @@ class ValueSearchEncoder {
     const float* gram;      // G = C W C^T: [Nc, Nc]
     const float* relaxed;   // (G + eps I)^-1 C W: [Nc, d], or null
   };
-
- private:
+  // Valid while the encoder lives.
   Tables tables() const;
 
+  // The starting bits ([num_code_bits] 0/1 bytes) of restart k >= 1, the
+  // same for every vector.
+  static void RestartStart(int restart, int64_t num_code_bits, uint8_t* bits);
+
+ private:
   int64_t num_code_bits_;
   int64_t dim_;
   ValueSearchOptions options_;
