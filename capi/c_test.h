@@ -5,6 +5,7 @@
 #define COMMVQ_CAPI_C_TEST_H_
 
 #include <stdio.h>
+#include <string.h>
 
 #include "capi/commvq.h"
 
@@ -60,6 +61,22 @@ static inline cvq_tensor c_f32(float* data, int32_t ndim,
 static inline cvq_tensor c_u8(uint8_t* data, int32_t ndim,
                               const int64_t* shape) {
   return c_tensor(data, CVQ_DTYPE_CODE_UINT, 8, ndim, shape);
+}
+
+/* Cache options of the shape of the test codebook files: 4 query heads
+ * over 2 KV heads, head_dim 4, half pairs. */
+static inline void c_small_cache_options(cvq_cache_options* options,
+                                         int32_t num_layers, double rope_theta,
+                                         const char* storage) {
+  memset(options, 0, sizeof(*options));
+  options->struct_size = sizeof(*options);
+  options->num_layers = num_layers;
+  options->num_heads = 4;
+  options->num_kv_heads = 2;
+  options->head_dim = 4;
+  options->pair_layout = CVQ_PAIR_LAYOUT_HALF;
+  options->rope_theta = rope_theta;
+  options->storage = storage;
 }
 
 #endif /* COMMVQ_CAPI_C_TEST_H_ */

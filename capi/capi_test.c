@@ -423,15 +423,7 @@ static void test_cache(void) {
 #define T 8
 static void golden_cache_options(cvq_cache_options* options,
                                  const char* storage) {
-  memset(options, 0, sizeof(*options));
-  options->struct_size = sizeof(*options);
-  options->num_layers = 1;
-  options->num_heads = 4;
-  options->num_kv_heads = 2;
-  options->head_dim = 4;
-  options->pair_layout = CVQ_PAIR_LAYOUT_HALF;
-  options->rope_theta = 500000.0;
-  options->storage = storage;
+  c_small_cache_options(options, 1, 500000.0, storage);
 }
 
 /* Attention of all T positions over a cache of `storage` holding keys and

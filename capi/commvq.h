@@ -174,8 +174,13 @@ typedef struct cvq_context_options {
    * calling thread; 0 = the number of hardware threads. Results never depend
    * on it. */
   int32_t num_threads;
-  /* "cpu" (NULL means "cpu") or "cuda". A backend not built into this
-   * library, or without a device, is CVQ_STATUS_UNAVAILABLE. */
+  /* "cpu" (NULL means "cpu") or "cuda". "cuda" loads the CUDA provider
+   * library libcommvq_cuda.so.1 (from the directory of libcommvq.so, the
+   * loader path, or the file named by the environment variable
+   * COMMVQ_CUDA_PROVIDER), so libcommvq.so itself needs no CUDA; without the
+   * provider or without the device it is CVQ_STATUS_UNAVAILABLE, with the
+   * loader's or the driver's message. Caches created on a "cuda" context
+   * live in GPU memory (see cvq_cache_create). */
   const char* backend;
   int32_t device_id; /* "cuda": the device ordinal; "cpu": 0 */
   uint32_t reserved; /* set to 0 */
@@ -401,14 +406,28 @@ typedef struct cvq_cache_options {
    * keys attended on their codes. "kivi[:bits=B][,group_size=G][,window=N]":
    * KIVI. "QSPEC[;window=N][;page=N]": any data-free registry quantizer for
    * keys and values, e.g. "int:bits=4;window=0". window: the most recent
-   * tokens kept in full precision (default 128). */
+   * tokens kept in full precision (default 128). capacity=N: the most
+   * tokens per layer (default 0: no limit on "cpu").
+   *
+   * On a "cuda" context only "commvq:codebooks=FILE,capacity=N[,window=N]
+   * [,page=N][,kernel=K]" is accepted: keys and values of the file, all
+   * device memory for `capacity` tokens allocated by cvq_cache_create
+   * (nothing is allocated by append or attend). Its tensors (keys, values,
+   * queries, out) are CVQ_DEVICE_CUDA tensors on the context's device, work
+   * is queued on the context's stream (synchronize it before reading `out`
+   * on the host), attention is decode attention (one query at the newest
+   * position; others are CVQ_STATUS_UNIMPLEMENTED) and no call on such a
+   * cache may run concurrently with another on it. */
   const char* storage;
 } cvq_cache_options;
 
-/* Bytes a cache holds, by component (allocated storage, all layers).
+/* Bytes a cache holds, by component (allocated storage, all layers; device
+ * memory for a cache of a "cuda" context).
  * Layout (ABI 1): struct_size 0, reserved 4, num_tokens 8,
  * encoded_tokens 16, kv_bytes 24, codes 32, side 40, full_precision 48,
- * page_slack 56, codebooks 64, rope_table 72; sizeof 80. */
+ * page_slack 56, codebooks 64, rope_table 72, workspace 80 (ABI 1.1);
+ * sizeof 88. A struct_size of 80 (ABI 1.0) is accepted and `workspace` is
+ * then not written. */
 typedef struct cvq_cache_memory {
   uint32_t struct_size;
   uint32_t reserved;
@@ -423,6 +442,10 @@ typedef struct cvq_cache_memory {
   int64_t page_slack;     /* allocated page slots not used yet */
   int64_t codebooks;      /* quantizer parameters (not per token) */
   int64_t rope_table;     /* cos/sin of cached positions (not per token) */
+  /* Scratch held between calls (ABI 1.1): a "cuda" cache's attention and
+   * encoding workspace and cuBLAS workspace, allocated at creation; 0 for
+   * CPU caches, whose scratch lives only during a call. */
+  int64_t workspace;
 } cvq_cache_memory;
 
 /* Creates an empty cache. `context` may be NULL; otherwise it must outlive

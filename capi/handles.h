@@ -5,14 +5,21 @@
 #include <memory>
 
 #include "capi/commvq.h"
+#include "commvq/backend/cuda_cache.h"
+#include "commvq/backend/cuda_provider_abi.h"
 #include "commvq/base/thread_pool.h"
 #include "commvq/io/codebook_file.h"
 #include "commvq/kvcache/kv_cache.h"
 #include "commvq/quantizer/quantizer.h"
 
-// Only the CPU backend exists, so a context is its thread pool.
+// The thread pool (all CPU work, and the cpu backend's attention) and, for
+// backend "cuda", the loaded provider (null for "cpu"), the device and the
+// caller's stream. Nothing here links CUDA: the provider does.
 struct cvq_context {
   std::unique_ptr<commvq::ThreadPool> pool;
+  const commvq_cuda_provider* cuda_provider = nullptr;
+  int32_t device_id = 0;
+  void* stream = nullptr;
 };
 
 struct cvq_quantizer {
@@ -23,8 +30,15 @@ struct cvq_codebook_file {
   commvq::CodebookFile file;
 };
 
+// Exactly one of the two is set: a cache on the CPU, or one in GPU memory
+// (a cache created on a "cuda" context).
 struct cvq_cache {
   std::unique_ptr<commvq::KvCache> cache;
+  std::unique_ptr<commvq::CudaCache> cuda;
+
+  const commvq::AttentionShape& shape() const {
+    return cuda != nullptr ? cuda->shape() : cache->shape();
+  }
 };
 
 namespace commvq {

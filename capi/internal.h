@@ -67,10 +67,13 @@ absl::Status CheckStruct(const T* s, absl::string_view name,
 }
 
 // A TensorView of `tensor` after checking the struct, the dtype, the device
-// (CPU), ndim and that the strides are row-major contiguous. Shapes and
-// dtypes against what a function expects are checked by the library.
-absl::StatusOr<MutableTensorView> FromCTensor(const cvq_tensor* tensor,
-                                              absl::string_view name);
+// (device_type, and device_id for a GPU), ndim and that the strides are
+// row-major contiguous. Shapes and dtypes against what a function expects
+// are checked by the library. The view of a GPU tensor holds a device
+// pointer: never read through it on the host.
+absl::StatusOr<MutableTensorView> FromCTensor(
+    const cvq_tensor* tensor, absl::string_view name,
+    int32_t device_type = CVQ_DEVICE_CPU, int32_t device_id = 0);
 
 // Sends `message` to the installed log callback if `level` passes its filter.
 void Log(int32_t level, absl::string_view message);

@@ -80,7 +80,7 @@ int main(void) {
   EXPECT_OFFSET(cvq_cache_options, rope_theta, 24);
   EXPECT_OFFSET(cvq_cache_options, storage, 32);
 
-  CHECK(sizeof(cvq_cache_memory) == 80);
+  CHECK(sizeof(cvq_cache_memory) == 88);
   EXPECT_OFFSET(cvq_cache_memory, struct_size, 0);
   EXPECT_OFFSET(cvq_cache_memory, reserved, 4);
   EXPECT_OFFSET(cvq_cache_memory, num_tokens, 8);
@@ -92,6 +92,7 @@ int main(void) {
   EXPECT_OFFSET(cvq_cache_memory, page_slack, 56);
   EXPECT_OFFSET(cvq_cache_memory, codebooks, 64);
   EXPECT_OFFSET(cvq_cache_memory, rope_table, 72);
+  EXPECT_OFFSET(cvq_cache_memory, workspace, 80);
 
   if (c_test_failures == 0) printf("layout_test: all layouts as documented\n");
   return c_test_failures != 0;

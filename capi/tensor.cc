@@ -9,12 +9,26 @@ namespace commvq {
 namespace capi {
 
 absl::StatusOr<MutableTensorView> FromCTensor(const cvq_tensor* tensor,
-                                              absl::string_view name) {
+                                              absl::string_view name,
+                                              int32_t device_type,
+                                              int32_t device_id) {
   CVQ_RETURN_IF_ERROR(CheckStruct(tensor, name, "cvq_tensor"));
-  if (tensor->device_type != CVQ_DEVICE_CPU) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("`", name, "->device_type` is ", tensor->device_type,
-                     "; expected CVQ_DEVICE_CPU (", CVQ_DEVICE_CPU, ")"));
+  if (tensor->device_type != device_type) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "`", name, "->device_type` is ", tensor->device_type, "; expected ",
+        device_type == CVQ_DEVICE_CPU
+            ? "CVQ_DEVICE_CPU (1)"
+            : "CVQ_DEVICE_CUDA (2): a cache of a \"cuda\" context takes "
+              "device memory",
+        device_type == CVQ_DEVICE_CPU && tensor->device_type == CVQ_DEVICE_CUDA
+            ? ": device memory is accepted by caches of a \"cuda\" context "
+              "only"
+            : ""));
+  }
+  if (device_type != CVQ_DEVICE_CPU && tensor->device_id != device_id) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "`", name, "->device_id` is ", tensor->device_id, "; expected ",
+        device_id, " (the context's device)"));
   }
   auto dtype =
       FromDlpack({tensor->dtype_code, tensor->dtype_bits, tensor->dtype_lanes});

@@ -87,7 +87,7 @@ func (c *Cache) Length(layer int) (int64, error) {
 // counts).
 type CacheMemory struct {
 	NumTokens, EncodedTokens, KVBytes, Codes, Side, FullPrecision int64
-	PageSlack, Codebooks, RopeTable                               int64
+	PageSlack, Codebooks, RopeTable, Workspace                    int64
 }
 
 // Memory reports the bytes the cache holds.
@@ -98,7 +98,7 @@ func (c *Cache) Memory() (CacheMemory, error) {
 	}
 	return CacheMemory{int64(m.num_tokens), int64(m.encoded_tokens), int64(m.kv_bytes),
 		int64(m.codes), int64(m.side), int64(m.full_precision), int64(m.page_slack),
-		int64(m.codebooks), int64(m.rope_table)}, nil
+		int64(m.codebooks), int64(m.rope_table), int64(m.workspace)}, nil
 }
 
 // Attend runs causal attention of queries ([len(positions), NumHeads,

@@ -133,7 +133,8 @@ class _CacheOptions(ctypes.Structure):
 
 
 _MEMORY_FIELDS = ["num_tokens", "encoded_tokens", "kv_bytes", "codes", "side",
-                  "full_precision", "page_slack", "codebooks", "rope_table"]
+                  "full_precision", "page_slack", "codebooks", "rope_table",
+                  "workspace"]
 
 
 class _CacheMemory(ctypes.Structure):
@@ -524,8 +525,8 @@ class Cache(_Handle):
 
     def memory(self):
         """dict of bytes held by component (see cvq_cache_memory): kv_bytes,
-        codes, side, full_precision, page_slack, codebooks, rope_table;
-        and num_tokens, encoded_tokens."""
+        codes, side, full_precision, page_slack, codebooks, rope_table,
+        workspace; and num_tokens, encoded_tokens."""
         m = _new(_CacheMemory)
         _call("cvq_cache_memory_get", self.handle, ctypes.byref(m))
         return {name: getattr(m, name) for name in _MEMORY_FIELDS}

@@ -117,7 +117,8 @@ int64_t CudaLayerCache::WorkspaceBytes(const AttentionShape& shape,
 
 absl::StatusOr<std::unique_ptr<CudaLayerCache>> CudaLayerCache::Create(
     const AttentionShape& shape, const KeyQuantizerParams& keys,
-    const ValueQuantizerParams& values, const CudaLayerCacheOptions& options) {
+    const ValueQuantizerParams& values, const CudaLayerCacheOptions& options,
+    const ValueSearchOptions& search) {
   CVQ_RETURN_IF_ERROR(CheckShape(shape, keys, values, options));
   std::unique_ptr<CudaLayerCache> cache(new CudaLayerCache());
   cache->shape_ = shape;
@@ -129,7 +130,7 @@ absl::StatusOr<std::unique_ptr<CudaLayerCache>> CudaLayerCache::Create(
   cache->offsets_ = Layout(shape, keys, values, options);
   CVQ_ASSIGN_OR_RETURN(cache->key_encoder_, cuda::CudaKeyEncoder::Create(keys));
   CVQ_ASSIGN_OR_RETURN(cache->value_codec_,
-                       cuda::CudaValueCodec::Create(values));
+                       cuda::CudaValueCodec::Create(values, search));
   CVQ_ASSIGN_OR_RETURN(cache->cublas_, cuda::CublasHandle::Create());
 
   // Per (KV head, pair) the 2 x (stages * 2^h * 2) matrix whose product
@@ -223,15 +224,37 @@ const char* CudaLayerCache::KeyKernelName() const {
   return decode_keys_ ? "decode" : "table";
 }
 
-int64_t CudaLayerCache::DeviceBytes() const {
-  int64_t total = 0;
-  for (const cuda::DeviceMemory* m :
-       {&pair_codebooks_, &planes_, &rope_, &page_table_, &key_codes_,
-        &key_norms_, &value_words_pool_, &value_factors_, &window_raw_keys_,
-        &window_keys_, &window_values_, &workspace_}) {
-    total += m->bytes();
+CudaLayerCacheMemory CudaLayerCache::Memory() const {
+  const int64_t slots = num_pages_ * options_.page_tokens;
+  const int64_t code_bytes =
+      key_codes_.bytes() / slots + value_words_pool_.bytes() / slots;
+  const int64_t side_bytes =
+      key_norms_.bytes() / slots + value_factors_.bytes() / slots;
+  CudaLayerCacheMemory memory;
+  memory.codes = encoded_ * code_bytes;
+  memory.side = encoded_ * side_bytes;
+  memory.page_slack = (slots - encoded_) * (code_bytes + side_bytes);
+  memory.full_precision = window_raw_keys_.bytes() + window_keys_.bytes() +
+                          window_values_.bytes();
+  memory.codebooks = pair_codebooks_.bytes() + planes_.bytes() +
+                     page_table_.bytes() + key_encoder_.DeviceBytes() +
+                     value_codec_.DeviceBytes();
+  memory.rope_table = rope_.bytes();
+  memory.workspace =
+      workspace_.bytes() + cuda::CublasHandle::kDefaultWorkspaceBytes;
+  return memory;
+}
+
+absl::Status CudaLayerCache::Truncate(int64_t length) {
+  if (length < 0) {
+    return OutOfRange("Truncate to length", length, "a length >= 0");
   }
-  return total + cuda::CublasHandle::kDefaultWorkspaceBytes;
+  if (length >= length_) return absl::OkStatus();
+  // Pool slots and ring slots are functions of the position, so dropping
+  // the newest tokens is only a change of the counts.
+  length_ = length;
+  encoded_ = std::min(encoded_, length);
+  return absl::OkStatus();
 }
 
 uint16_t* CudaLayerCache::KeyCodesAt(int64_t slot) const {
@@ -257,12 +280,6 @@ absl::Status CudaLayerCache::Append(const float* keys, const float* values,
   if (length_ + num_tokens > options_.capacity) {
     return OutOfRange("Append would reach length", length_ + num_tokens,
                       absl::StrCat("at most the capacity ", options_.capacity));
-  }
-  if (length_ + num_tokens - encoded_ > options_.window &&
-      !value_codec_.has_encoder()) {
-    return absl::FailedPreconditionError(
-        "CUDA layer cache: tokens leaving the window must be encoded, and "
-        "the value quantizer has no mlp encoder weights");
   }
   const int64_t dim = value_codec_.dim();
   const size_t row_bytes = dim * sizeof(float);

@@ -3,7 +3,8 @@
 // CompressedKvCache (commvq/kvcache/compressed_kv_cache.h) holding
 // commvq_key keys and commvq_value values, and following its window policy:
 // the newest `window` tokens stay in f32, older ones are encoded (keys by the
-// structured search, values by the mlp encoder) as soon as they leave it.
+// structured search, values by the quantizer's mlp or search encoder) as
+// soon as they leave it.
 //
 // Device memory, all allocated by Create and never during Append/Attend:
 //   * codebooks: key z and search tables, the per-pair GEMM operands of the
@@ -42,6 +43,7 @@
 #include "absl/status/statusor.h"
 #include "commvq/kvcache/kv_cache.h"
 #include "commvq/quantizer/commvq_key/key_codebook.h"
+#include "commvq/quantizer/commvq_value/search_encode.h"
 #include "commvq/quantizer/commvq_value/value_codebook.h"
 #include "kernels/cuda/cublas_handle.h"
 #include "kernels/cuda/device_memory.h"
@@ -65,6 +67,21 @@ struct CudaLayerCacheOptions {
   CudaKeyKernel key_kernel = CudaKeyKernel::kAuto;
 };
 
+// Device bytes of one layer cache, by component (all allocated by Create).
+struct CudaLayerCacheMemory {
+  int64_t codes = 0;           // key codes and value code words in use
+  int64_t side = 0;            // key norms and value factors in use
+  int64_t page_slack = 0;      // code and side bytes allocated, not in use
+  int64_t full_precision = 0;  // the window rings (raw keys, keys, values)
+  int64_t codebooks = 0;       // parameters, their kernel layouts, page table
+  int64_t rope_table = 0;
+  int64_t workspace = 0;       // the cache's scratch and cuBLAS workspace
+  int64_t total() const {
+    return codes + side + page_slack + full_precision + codebooks +
+           rope_table + workspace;
+  }
+};
+
 class CudaLayerCache {
  public:
   // InvalidArgument naming the value and what was expected unless the shape
@@ -86,27 +103,39 @@ class CudaLayerCache {
                                 const CudaLayerCacheOptions& options);
 
   // Checks the shape, allocates everything, uploads the parameters and the
-  // RoPE table (synchronously).
+  // RoPE table (synchronously). `search`: how values are encoded when their
+  // quantizer has no mlp encoder weights (the quantizer's own options).
   static absl::StatusOr<std::unique_ptr<CudaLayerCache>> Create(
       const AttentionShape& shape, const KeyQuantizerParams& keys,
-      const ValueQuantizerParams& values, const CudaLayerCacheOptions& options);
+      const ValueQuantizerParams& values, const CudaLayerCacheOptions& options,
+      const ValueSearchOptions& search = ValueSearchOptions());
 
   int64_t length() const { return length_; }
+  int64_t capacity() const { return options_.capacity; }
+  int num_kv_heads() const { return shape_.num_kv_heads; }
+  int head_dim() const { return shape_.head_dim; }
   int64_t encoded_length() const { return encoded_; }
   // Device bytes held: pools, window, RoPE table, parameters and
   // workspaces.
-  int64_t DeviceBytes() const;
+  int64_t DeviceBytes() const { return Memory().total(); }
+  CudaLayerCacheMemory Memory() const;
   // "table" or "decode": the key-score kernel Attend runs.
   const char* KeyKernelName() const;
 
   // Appends num_tokens tokens at positions length() ..; those that leave the
-  // window are encoded on the GPU (needs mlp value encoder weights).
+  // window are encoded on the GPU (values by the quantizer's encoder: mlp,
+  // or the search with `search` options).
   // keys, values: device [num_tokens, num_kv_heads, head_dim] f32, keys
   // pre-RoPE. InvalidArgument unless 1 <= num_tokens <= max_append and
-  // length() + num_tokens <= capacity; FailedPrecondition without mlp
-  // weights when tokens must be encoded.
+  // length() + num_tokens <= capacity.
   absl::Status Append(const float* keys, const float* values,
                       int64_t num_tokens, void* stream);
+
+  // Drops every token at position >= length (no-op when length >= length()).
+  // Window tokens are dropped from the ring; below encoded_length() the
+  // encoded tokens are dropped too and the window is left empty (its next
+  // tokens refill it). InvalidArgument for length < 0.
+  absl::Status Truncate(int64_t length);
 
   // Set-up path for tests and benchmarks: appends already encoded tokens
   // straight into pages (blocking copies). Only while the window is empty.

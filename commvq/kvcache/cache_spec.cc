@@ -24,8 +24,8 @@ absl::Status BadOption(absl::string_view text, absl::string_view option,
                    "': expected ", expected));
 }
 
-// Applies one cache option (window, page, prefill, kernel); false when `key` is not
-// one.
+// Applies one cache option (window, page, capacity, prefill, kernel); false
+// when `key` is not one.
 absl::StatusOr<bool> ApplyCacheOption(absl::string_view text,
                                       absl::string_view key,
                                       absl::string_view value,
@@ -38,6 +38,15 @@ absl::StatusOr<bool> ApplyCacheOption(absl::string_view text,
                        absl::StrCat("an integer >= ", min));
     }
     (key == "window" ? options->window : options->page_tokens) = n;
+    return true;
+  }
+  if (key == "capacity") {
+    int64_t n = 0;
+    if (!absl::SimpleAtoi(value, &n) || n < 0) {
+      return BadOption(text, absl::StrCat(key, "=", value),
+                       "an integer >= 0 (0: no limit)");
+    }
+    options->capacity = n;
     return true;
   }
   if (key == "prefill") {
@@ -88,8 +97,8 @@ absl::StatusOr<CacheSpec> ParseCommvq(absl::string_view text,
                                           &spec.options));
     if (!applied) {
       return BadOption(text, option,
-                       "codebooks=FILE, window=N, page=N, prefill=P, "
-                       "kernel=K or values=QSPEC");
+                       "codebooks=FILE, window=N, page=N, capacity=N, "
+                       "prefill=P, kernel=K or values=QSPEC");
     }
   }
   if (spec.codebooks.empty()) {
@@ -114,7 +123,8 @@ absl::StatusOr<CacheSpec> ParseQuantizers(absl::string_view text) {
                          ApplyCacheOption(text, kv.first, kv.second,
                                           &spec.options));
     if (!applied) {
-      return BadOption(text, parts[i], "window=N, page=N or prefill=P");
+      return BadOption(text, parts[i],
+                       "window=N, page=N, capacity=N or prefill=P");
     }
   }
   std::vector<std::pair<std::string, std::string>> kept;
@@ -221,7 +231,7 @@ absl::StatusOr<std::unique_ptr<KvCache>> MakeKvCache(
 
 absl::string_view CacheSpecHelp() {
   return "KV cache: fp32 | commvq:codebooks=FILE[,window=N][,page=N]"
-         "[,prefill=full|compressed][,kernel=auto|table|decode]"
+         "[,capacity=N][,prefill=full|compressed][,kernel=auto|table|decode]"
          "[,values=QSPEC] | kivi[:bits=B][,window=N] | "
          "QSPEC[;window=N][;page=N][;prefill=P] (a data-free registry "
          "quantizer for keys and values, e.g. int:bits=4;window=0). window: "

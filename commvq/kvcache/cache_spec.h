@@ -14,7 +14,8 @@
 //       both keys and values, e.g. "int:bits=4;window=0"
 //
 // window: full-precision recent tokens (default 128, 0 allowed); page:
-// tokens per page (default 256); kernel: auto, table or decode (the CommVQ
+// tokens per page (default 256); capacity: most tokens per layer (default 0:
+// no limit; the cuda backend allocates them up front and needs it); kernel: auto, table or decode (the CommVQ
 // key-score kernel, see compressed_kv_cache.h).
 #ifndef COMMVQ_KVCACHE_CACHE_SPEC_H_
 #define COMMVQ_KVCACHE_CACHE_SPEC_H_

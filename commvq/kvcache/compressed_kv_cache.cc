@@ -245,6 +245,12 @@ void CompressedKvCache::GrowRopeTable(int64_t length) {
 absl::Status CompressedKvCache::DoAppend(int l, const float* keys,
                                          const float* values,
                                          int64_t num_tokens) {
+  if (options_.capacity > 0 && length(l) + num_tokens > options_.capacity) {
+    return absl::OutOfRangeError(absl::StrCat(
+        "appending ", num_tokens, " tokens to layer ", l, " of length ",
+        length(l), "; expected at most ", options_.capacity - length(l),
+        " (the cache's capacity=", options_.capacity, ")"));
+  }
   Layer& layer = layers_[l];
   const int64_t row = int64_t{shape().num_kv_heads} * shape().head_dim;
   const int64_t earlier = layer.window_count;

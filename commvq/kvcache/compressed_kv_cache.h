@@ -122,6 +122,9 @@ struct CompressedKvCacheOptions {
   int64_t window = 128;
   // Tokens per page (>= 1), rounded up to a whole number of chunks.
   int64_t page_tokens = 256;
+  // Most tokens per layer (0: no limit); appends beyond it are OutOfRange.
+  // The cuda backend allocates this many up front (cuda_cache.h).
+  int64_t capacity = 0;
   KeyKernel key_kernel = KeyKernel::kAuto;
   // Full-precision prefill (docs/METHOD.md section 4: the official runtime
   // attends over a prompt in full precision and quantizes afterwards): the

@@ -38,6 +38,10 @@ class CudaKeyEncoder {
   int num_kv_heads() const { return codebooks_.num_kv_heads; }
   int stages() const { return codebooks_.stages; }
   int head_dim() const { return codebooks_.head_dim; }
+  // Device bytes of the codebooks and search tables.
+  int64_t DeviceBytes() const {
+    return z_.bytes() + norms_.bytes() + cross_.bytes();
+  }
 
   // heads: device [num_tokens, num_kv_heads, head_dim] f32, the vectors to
   //        encode (a key quantizer divides keys by their norm first, see

@@ -108,6 +108,7 @@ pub struct cvq_cache_memory {
     pub page_slack: i64,
     pub codebooks: i64,
     pub rope_table: i64,
+    pub workspace: i64,
 }
 
 /// Opaque handles.

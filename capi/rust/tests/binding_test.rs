@@ -63,7 +63,7 @@ fn struct_sizes_match_the_header() {
     assert_eq!(size_of::<commvq::ffi::cvq_codebook_file_info>(), 48);
     assert_eq!(size_of::<commvq::ffi::cvq_codebook_quantizer_info>(), 40);
     assert_eq!(size_of::<commvq::ffi::cvq_cache_options>(), 40);
-    assert_eq!(size_of::<commvq::ffi::cvq_cache_memory>(), 80);
+    assert_eq!(size_of::<commvq::ffi::cvq_cache_memory>(), 88);
 }
 
 #[test]

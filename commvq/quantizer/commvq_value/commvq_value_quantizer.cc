@@ -153,7 +153,8 @@ class CommvqValueQuantizer final : public Quantizer {
       : Quantizer(std::move(spec),
                   CodeLayout{params.dim, params.num_code_bits,
                              params.code_bytes(), kFactorBytes, 1}),
-        params_(std::move(params)) {
+        params_(std::move(params)),
+        search_options_(search) {
     if (params_.encoder.hidden == 0) {
       const std::vector<float> weights = SearchWeights(params_.channel_scale);
       search_.emplace(params_.codebook.data(), params_.num_code_bits,
@@ -162,6 +163,7 @@ class CommvqValueQuantizer final : public Quantizer {
   }
 
   const ValueQuantizerParams& params() const { return params_; }
+  const ValueSearchOptions& search_options() const { return search_options_; }
 
   int64_t ParameterBytes() const override {
     int64_t floats = 0;
@@ -278,6 +280,7 @@ class CommvqValueQuantizer final : public Quantizer {
   }
 
   ValueQuantizerParams params_;
+  ValueSearchOptions search_options_;
   // Set for encoder=search (no encoder weights).
   std::optional<ValueSearchEncoder> search_;
 };
@@ -503,6 +506,11 @@ absl::StatusOr<std::unique_ptr<Quantizer>> MakeCommvqValueQuantizer(
 const ValueQuantizerParams* CommvqValueParams(const Quantizer& quantizer) {
   const auto* value = dynamic_cast<const CommvqValueQuantizer*>(&quantizer);
   return value == nullptr ? nullptr : &value->params();
+}
+
+const ValueSearchOptions* CommvqValueSearchOptions(const Quantizer& quantizer) {
+  const auto* value = dynamic_cast<const CommvqValueQuantizer*>(&quantizer);
+  return value == nullptr ? nullptr : &value->search_options();
 }
 
 }  // namespace commvq

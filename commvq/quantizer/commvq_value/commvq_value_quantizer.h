@@ -36,6 +36,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "commvq/quantizer/commvq_value/search_encode.h"
 #include "commvq/quantizer/commvq_value/value_codebook.h"
 #include "commvq/quantizer/quantizer.h"
 
@@ -61,6 +62,10 @@ std::vector<float> SearchWeights(const std::vector<float>& channel_scale);
 // The parameters of a commvq_value quantizer (what the compressed cache and
 // the attention kernels decode with), or null for any other quantizer.
 const ValueQuantizerParams* CommvqValueParams(const Quantizer& quantizer);
+
+// The search settings of a commvq_value quantizer (used when it has no mlp
+// encoder weights), or null for any other quantizer.
+const ValueSearchOptions* CommvqValueSearchOptions(const Quantizer& quantizer);
 
 }  // namespace commvq
 
