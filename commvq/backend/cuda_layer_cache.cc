@@ -473,7 +473,7 @@ absl::Status CudaLayerCache::Attend(const float* query, float* out,
     CVQ_RETURN_IF_ERROR(CudaStatus(
         cuda::LaunchValueAccumulate(scores, options_.capacity, heads, pages,
                                     compressed, Scratch(offsets_.partial), acc,
-                                    stream),
+                                    stream, options_.value_accumulate),
         "value accumulate launch"));
     CVQ_RETURN_IF_ERROR(cublas_.Bind(stream));
     // Per KV head: values [group, head_dim] = acc [group, Nc] .

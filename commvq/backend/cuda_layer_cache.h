@@ -26,7 +26,8 @@
 //      table per query head or by decoding each key once per KV head (the
 //      options' key_kernel); dense scores of the window;
 //   3. one softmax across both;
-//   4. values: weights * factor accumulated into code-bit space, then one
+//   4. values: weights * factor accumulated into code-bit space (on CUDA
+//      cores or tensor cores, the options' value_accumulate), then one
 //      strided-batched GEMM with the codebook per KV head; plus the window's
 //      weighted values.
 //
@@ -49,6 +50,7 @@
 #include "kernels/cuda/device_memory.h"
 #include "kernels/cuda/key_encoder.h"
 #include "kernels/cuda/value_codec.h"
+#include "kernels/cuda/value_kernels.h"
 
 namespace commvq {
 
@@ -65,6 +67,11 @@ struct CudaLayerCacheOptions {
   int64_t max_append = 128;   // most tokens per Append call, >= 1
   int64_t page_tokens = 256;  // tokens per page, >= 1
   CudaKeyKernel key_kernel = CudaKeyKernel::kAuto;
+  // How attention weights are summed into code-bit space. CUDA cores
+  // (exact f32) until the tensor-core form has been measured faster on a
+  // GPU (testing/gpu/attention_benchmark prints both).
+  cuda::ValueAccumulateForm value_accumulate =
+      cuda::ValueAccumulateForm::kCudaCores;
 };
 
 // Device bytes of one layer cache, by component (all allocated by Create).

@@ -112,14 +112,28 @@ TEST_P(CudaLayerCacheOracleTest, AttendMatchesTheScalarOracles) {
   const std::vector<float> query =
       Normal(int64_t{shape.num_heads} * c.head_dim, 1.0f, 13);
 
-  // Both key-score kernels.
+  // Both key-score kernels, and the decode kernel with values summed on
+  // tensor cores.
+  struct Variant {
+    const char* name;
+    CudaKeyKernel keys;
+    cuda::ValueAccumulateForm values;
+    float tolerance;  // f16 weights on tensor cores: 2^-11 relative each
+  };
+  const Variant variants[] = {
+      {"table kernel", CudaKeyKernel::kTable,
+       cuda::ValueAccumulateForm::kCudaCores, 2e-4f},
+      {"decode kernel", CudaKeyKernel::kDecode,
+       cuda::ValueAccumulateForm::kCudaCores, 2e-4f},
+      {"decode kernel, tensor cores", CudaKeyKernel::kDecode,
+       cuda::ValueAccumulateForm::kTensorCores, 2e-3f}};
   std::vector<std::vector<float>> gpu;
-  for (const CudaKeyKernel kernel :
-       {CudaKeyKernel::kTable, CudaKeyKernel::kDecode}) {
+  for (const Variant& variant : variants) {
     CudaLayerCacheOptions options =
         Options(total + 3, std::max<int64_t>(tw, 1), std::max<int64_t>(tw, 1),
                 c.page_tokens);
-    options.key_kernel = kernel;
+    options.key_kernel = variant.keys;
+    options.value_accumulate = variant.values;
     absl::StatusOr<std::unique_ptr<CudaLayerCache>> cache =
         CudaLayerCache::Create(shape, keys, values, options);
     ASSERT_THAT(cache.status(), IsOk());
@@ -209,8 +223,8 @@ TEST_P(CudaLayerCacheOracleTest, AttendMatchesTheScalarOracles) {
     }
   }
   for (size_t k = 0; k < gpu.size(); ++k) {
-    SCOPED_TRACE(k == 0 ? "table kernel" : "decode kernel");
-    ExpectClose(gpu[k], expected, 2e-4f);
+    SCOPED_TRACE(variants[k].name);
+    ExpectClose(gpu[k], expected, variants[k].tolerance);
   }
 }
 

@@ -27,9 +27,10 @@ __device__ __forceinline__ int PairSecond(int interleaved, int head_dim,
   return interleaved ? 2 * j + 1 : j + head_dim / 2;
 }
 
-// Sum of `value` over the block (blockDim.x a multiple of 32, <= 1024);
-// `shared`: >= 32 floats. Every thread gets the sum.
-__device__ __forceinline__ float BlockSum(float value, float* shared) {
+// Sum of `value` (float or double) over the block (blockDim.x a multiple of
+// 32, <= 1024); `shared`: >= 32 elements. Every thread gets the sum.
+template <typename T>
+__device__ __forceinline__ T BlockSum(T value, T* shared) {
   for (int offset = 16; offset > 0; offset >>= 1) {
     value += __shfl_xor_sync(0xffffffffu, value, offset);
   }
@@ -39,11 +40,31 @@ __device__ __forceinline__ float BlockSum(float value, float* shared) {
   if (lane == 0) shared[warp] = value;
   __syncthreads();
   const int warps = blockDim.x / 32;
-  value = lane < warps ? shared[lane] : 0.0f;
+  value = lane < warps ? shared[lane] : T(0);
   for (int offset = 16; offset > 0; offset >>= 1) {
     value += __shfl_xor_sync(0xffffffffu, value, offset);
   }
   return value;
+}
+
+// One value row prescaled to a unit vector, as the quantizer's
+// PrescaleToUnit: out = (x / channel_scale) / ||x / channel_scale|| (zero
+// for a zero row); returns the norm. Threads of the block stride over dim;
+// `scratch`: >= 32 floats.
+__device__ __forceinline__ float UnitRow(const float* x,
+                                         const float* channel_scale, int dim,
+                                         float* out, float* scratch) {
+  float squares = 0.0f;
+  for (int c = threadIdx.x; c < dim; c += blockDim.x) {
+    const float scaled = x[c] / channel_scale[c];
+    out[c] = scaled;
+    squares += scaled * scaled;
+  }
+  const float norm = sqrtf(BlockSum(squares, scratch));
+  for (int c = threadIdx.x; c < dim; c += blockDim.x) {
+    out[c] = norm > 0.0f ? out[c] / norm : 0.0f;
+  }
+  return norm;
 }
 
 // Maximum over the block, as BlockSum.

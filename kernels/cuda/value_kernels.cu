@@ -1,4 +1,6 @@
+#include <cuda_fp16.h>
 #include <cuda_runtime.h>
+#include <mma.h>
 
 #include "kernels/cuda/common.cuh"
 #include "kernels/cuda/value_kernels.h"
@@ -15,21 +17,11 @@ __global__ void ValuePrepareKernel(const float* values,
                                    int dim, float* normed, float* prescale) {
   __shared__ float scratch[32];
   const int64_t row = blockIdx.x;
-  const float* x = values + row * dim;
   float* out = normed + row * dim;
-  float squares = 0.0f;
-  for (int c = threadIdx.x; c < dim; c += blockDim.x) {
-    const float scaled = x[c] / channel_scale[c];
-    out[c] = scaled;
-    squares += scaled * scaled;
-  }
-  const float norm = sqrtf(BlockSum(squares, scratch));
-  const float inverse = norm > 0.0f ? 1.0f / norm : 0.0f;
+  const float norm =
+      UnitRow(values + row * dim, channel_scale, dim, out, scratch);
   float sum = 0.0f;
-  for (int c = threadIdx.x; c < dim; c += blockDim.x) {
-    out[c] *= inverse;
-    sum += out[c];
-  }
+  for (int c = threadIdx.x; c < dim; c += blockDim.x) sum += out[c];
   const float mean = BlockSum(sum, scratch) / dim;
   float deviations = 0.0f;
   for (int c = threadIdx.x; c < dim; c += blockDim.x) {
@@ -107,6 +99,14 @@ __global__ void ValueFactorKernel(const float* decoded, const float* prescale,
 constexpr int kAccumulateWords = 32;  // threads along words
 constexpr int kAccumulateHeads = 8;   // threads along heads
 
+// The pool slot of token t, through the page table.
+__device__ __forceinline__ int64_t PoolSlot(const DeviceValuePages& pages,
+                                            int64_t t) {
+  return static_cast<int64_t>(pages.page_table[t / pages.page_tokens]) *
+             pages.page_tokens +
+         t % pages.page_tokens;
+}
+
 __global__ void ValueAccumulateKernel(const float* probs, int64_t prob_stride,
                                       int num_heads, DeviceValuePages pages,
                                       int64_t num_tokens, int64_t per_split,
@@ -121,10 +121,7 @@ __global__ void ValueAccumulateKernel(const float* probs, int64_t prob_stride,
   for (int k = 0; k < 32; ++k) acc[k] = 0.0f;
   const float* head_probs = probs + head * prob_stride;
   for (int64_t t = begin; t < end; ++t) {
-    const int64_t slot =
-        static_cast<int64_t>(pages.page_table[t / pages.page_tokens]) *
-            pages.page_tokens +
-        t % pages.page_tokens;
+    const int64_t slot = PoolSlot(pages, t);
     const uint32_t bits = pages.bits[slot * pages.words + word];
     const float weight = head_probs[t] * pages.factor[slot];
 #pragma unroll
@@ -137,6 +134,86 @@ __global__ void ValueAccumulateKernel(const float* probs, int64_t prob_stride,
       word * 32;
 #pragma unroll
   for (int k = 0; k < 32; ++k) out[k] = acc[k];
+}
+
+// The tensor-core form: one block computes a tile of 16 heads x 64 bits,
+// each of its 4 warps 16 x 16 of it with WMMA m16n16k16 (f16 inputs, f32
+// accumulation): per 16 tokens, A = the weights probs * factor of the 16
+// heads (rounded to f16) and B = the 0/1 matrix of the 16 tokens' bits
+// (exact in f16), both staged in shared memory by the whole block.
+constexpr int kMmaTile = 16;
+constexpr int kMmaWarps = 4;
+constexpr int kMmaBits = kMmaTile * kMmaWarps;  // bits per block
+constexpr int kMmaThreads = 32 * kMmaWarps;     // 16 tokens x 8 bytes of bits
+
+__global__ void ValueAccumulateMmaKernel(const float* probs,
+                                         int64_t prob_stride, int num_heads,
+                                         DeviceValuePages pages,
+                                         int64_t num_tokens, int64_t per_split,
+                                         float* partial) {
+  namespace wmma = nvcuda::wmma;
+  __shared__ __align__(32) __half weights[kMmaTile * kMmaTile];  // [h][t]
+  __shared__ __align__(32) __half bit_tile[kMmaTile * kMmaBits];  // [t][bit]
+  __shared__ __align__(32) float out_tile[kMmaWarps][kMmaTile * kMmaTile];
+  const int warp = threadIdx.x / 32;
+  const int lane = threadIdx.x % 32;
+  const int head0 = blockIdx.y * kMmaTile;
+  const int64_t bit0 = static_cast<int64_t>(blockIdx.x) * kMmaBits;
+  const int64_t row_length = 32 * pages.words;
+  const int64_t begin = blockIdx.z * per_split;
+  const int64_t end = min(num_tokens, begin + per_split);
+  wmma::fragment<wmma::accumulator, kMmaTile, kMmaTile, kMmaTile, float> acc;
+  wmma::fragment<wmma::matrix_a, kMmaTile, kMmaTile, kMmaTile, __half,
+                 wmma::row_major>
+      a;
+  wmma::fragment<wmma::matrix_b, kMmaTile, kMmaTile, kMmaTile, __half,
+                 wmma::row_major>
+      b;
+  wmma::fill_fragment(acc, 0.0f);
+  for (int64_t t0 = begin; t0 < end; t0 += kMmaTile) {
+    for (int i = threadIdx.x; i < kMmaTile * kMmaTile; i += kMmaThreads) {
+      const int head = head0 + i / kMmaTile;
+      const int64_t t = t0 + i % kMmaTile;
+      float w = 0.0f;
+      if (head < num_heads && t < end) {
+        w = probs[head * prob_stride + t] * pages.factor[PoolSlot(pages, t)];
+      }
+      weights[i] = __float2half_rn(w);
+    }
+    {
+      // Thread -> (token row, byte of the block's 64 bits).
+      const int row = threadIdx.x / 8;
+      const int byte = threadIdx.x % 8;
+      const int64_t t = t0 + row;
+      const int64_t bit = bit0 + byte * 8;
+      uint32_t value = 0;
+      if (t < end && bit < row_length) {
+        value = (pages.bits[PoolSlot(pages, t) * pages.words + bit / 32] >>
+                 (bit % 32)) &
+                0xffu;
+      }
+      for (int k = 0; k < 8; ++k) {
+        bit_tile[row * kMmaBits + byte * 8 + k] =
+            __float2half_rn(static_cast<float>((value >> k) & 1u));
+      }
+    }
+    __syncthreads();
+    wmma::load_matrix_sync(a, weights, kMmaTile);
+    wmma::load_matrix_sync(b, bit_tile + warp * kMmaTile, kMmaBits);
+    wmma::mma_sync(acc, a, b, acc);
+    __syncthreads();  // the tiles are refilled next
+  }
+  wmma::store_matrix_sync(out_tile[warp], acc, kMmaTile, wmma::mem_row_major);
+  __syncwarp();
+  for (int i = lane; i < kMmaTile * kMmaTile; i += 32) {
+    const int head = head0 + i / kMmaTile;
+    const int64_t bit = bit0 + warp * kMmaTile + i % kMmaTile;
+    if (head < num_heads && bit < row_length) {
+      partial[(blockIdx.z * static_cast<int64_t>(num_heads) + head) *
+                  row_length +
+              bit] = out_tile[warp][i];
+    }
+  }
 }
 
 __global__ void SumSplitsKernel(const float* partial, int splits, int64_t count,
@@ -222,15 +299,23 @@ int ValueAccumulateSplits(int64_t num_tokens) {
 int LaunchValueAccumulate(const float* probs, int64_t prob_stride,
                           int num_heads, const DeviceValuePages& pages,
                           int64_t num_tokens, float* partial, float* acc,
-                          void* stream) {
+                          void* stream, ValueAccumulateForm form) {
   const int splits = ValueAccumulateSplits(num_tokens);
   const int64_t per_split = CeilDiv(num_tokens, splits);
-  const dim3 grid(static_cast<unsigned>(CeilDiv(pages.words, kAccumulateWords)),
-                  static_cast<unsigned>(CeilDiv(num_heads, kAccumulateHeads)),
-                  splits);
-  const dim3 block(kAccumulateWords, kAccumulateHeads);
-  ValueAccumulateKernel<<<grid, block, 0, AsStream(stream)>>>(
-      probs, prob_stride, num_heads, pages, num_tokens, per_split, partial);
+  if (form == ValueAccumulateForm::kTensorCores) {
+    const dim3 grid(
+        static_cast<unsigned>(CeilDiv(32 * pages.words, kMmaBits)),
+        static_cast<unsigned>(CeilDiv(num_heads, kMmaTile)), splits);
+    ValueAccumulateMmaKernel<<<grid, kMmaThreads, 0, AsStream(stream)>>>(
+        probs, prob_stride, num_heads, pages, num_tokens, per_split, partial);
+  } else {
+    const dim3 grid(
+        static_cast<unsigned>(CeilDiv(pages.words, kAccumulateWords)),
+        static_cast<unsigned>(CeilDiv(num_heads, kAccumulateHeads)), splits);
+    const dim3 block(kAccumulateWords, kAccumulateHeads);
+    ValueAccumulateKernel<<<grid, block, 0, AsStream(stream)>>>(
+        probs, prob_stride, num_heads, pages, num_tokens, per_split, partial);
+  }
   int error = LaunchError();
   if (error != 0) return error;
   const int64_t count = num_heads * 32 * pages.words;

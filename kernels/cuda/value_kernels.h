@@ -65,9 +65,18 @@ struct DeviceValuePages {
 // enough blocks to fill a large GPU, few enough partial sums to reduce.
 int ValueAccumulateSplits(int64_t num_tokens);
 
+// How LaunchValueAccumulate sums. Both are deterministic (fixed order per
+// split and over splits).
+enum class ValueAccumulateForm {
+  // f32 select-and-add per (head, bit, token): exact f32 sums.
+  kCudaCores,
+  // WMMA on the 0/1 bit matrix: the weights are rounded to f16 (relative
+  // error 2^-11 each, values below 6e-8 flush towards 0), sums in f32.
+  kTensorCores,
+};
+
 // acc[h][i] = sum_t probs[h][t] * factor[t] * bit_i(t) over t < num_tokens
-// (paper Eq. 22: weights go into code-bit space first), on CUDA cores, in
-// fixed order per split and over splits (deterministic).
+// (paper Eq. 22: weights go into code-bit space first).
 // probs:   [num_heads, prob_stride].
 // partial: [ValueAccumulateSplits(num_tokens), num_heads, 32 * words]
 //          scratch.
@@ -75,7 +84,9 @@ int ValueAccumulateSplits(int64_t num_tokens);
 int LaunchValueAccumulate(const float* probs, int64_t prob_stride,
                           int num_heads, const DeviceValuePages& pages,
                           int64_t num_tokens, float* partial, float* acc,
-                          void* stream);
+                          void* stream,
+                          ValueAccumulateForm form =
+                              ValueAccumulateForm::kCudaCores);
 
 // out[h][c] = (channel_scale[g * head_dim + c] * compressed[h][c] +
 //              sum_w window_probs[h][w] * window_values[slot(w)][g][c])

@@ -23,36 +23,9 @@ __global__ void ValueUnitKernel(const float* values, const float* channel_scale,
                                 int dim, float* units, float* prescale) {
   __shared__ float scratch[32];
   const int64_t row = blockIdx.x;
-  const float* x = values + row * dim;
-  float* out = units + row * dim;
-  float squares = 0.0f;
-  for (int c = threadIdx.x; c < dim; c += blockDim.x) {
-    const float scaled = x[c] / channel_scale[c];
-    out[c] = scaled;
-    squares += scaled * scaled;
-  }
-  const float norm = sqrtf(BlockSum(squares, scratch));
-  for (int c = threadIdx.x; c < dim; c += blockDim.x) {
-    out[c] = norm > 0.0f ? out[c] / norm : 0.0f;
-  }
+  const float norm = UnitRow(values + row * dim, channel_scale, dim,
+                             units + row * dim, scratch);
   if (threadIdx.x == 0) prescale[row] = norm;
-}
-
-// Sum over the block in double (BlockSum's pattern); every thread gets it.
-__device__ double BlockSumDouble(double value, double* shared) {
-  for (int offset = 16; offset > 0; offset >>= 1) {
-    value += __shfl_xor_sync(0xffffffffu, value, offset);
-  }
-  const int warp = threadIdx.x / 32;
-  const int lane = threadIdx.x % 32;
-  __syncthreads();
-  if (lane == 0) shared[warp] = value;
-  __syncthreads();
-  value = lane < static_cast<int>(blockDim.x / 32) ? shared[lane] : 0.0;
-  for (int offset = 16; offset > 0; offset >>= 1) {
-    value += __shfl_xor_sync(0xffffffffu, value, offset);
-  }
-  return value;
 }
 
 // The category of group g's bits now (*current) and the best one with the
@@ -219,7 +192,7 @@ __global__ void ValueSearchKernel(DeviceSearchTables t, const float* units,
         }
         part += static_cast<double>(t.weights[c]) * e * e;
       }
-      const double objective = BlockSumDouble(part, reduce);
+      const double objective = BlockSum(part, reduce);
       better = restart == 0 || objective < best_objective;
       if (better) best_objective = objective;
     }

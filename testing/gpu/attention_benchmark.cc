@@ -1,6 +1,7 @@
 // Decode attention on the GPU at long context: CommVQ-1 and CommVQ-2
 // (CudaLayerCache, attention on the codes, with either key-score kernel:
-// per-query-head table or per-KV-head decoding) against the dense bf16
+// per-query-head table or per-KV-head decoding, and the value sums on CUDA
+// cores or on tensor cores, "+tc") against the dense bf16
 // baseline (CudaDenseAttention, cuBLAS), one LLaMA-3.1-8B layer (32 query
 // heads, 8 KV heads, head_dim 128), measured in one process and reported as
 // ratios.
@@ -100,7 +101,7 @@ absl::Status Run(const std::vector<int64_t>& token_counts, int iters) {
       const cuda::DeviceMemory out,
       cuda::DeviceMemory::Allocate(query_host.size() * sizeof(float)));
 
-  std::printf("%8s  %-16s  %10s  %10s  %12s\n", "tokens", "method", "ms/step",
+  std::printf("%8s  %-20s  %10s  %10s  %12s\n", "tokens", "method", "ms/step",
               "vs dense", "KV MiB");
   for (const int64_t tokens : token_counts) {
     std::vector<Row> rows_out;
@@ -118,10 +119,20 @@ absl::Status Run(const std::vector<int64_t>& token_counts, int iters) {
                            }));
       rows_out.push_back({"dense-bf16", ms, dense->KvBytes()});
     }
-    for (const auto& [bits, kernel] : {std::pair{1, CudaKeyKernel::kTable},
-                                       std::pair{1, CudaKeyKernel::kDecode},
-                                       std::pair{2, CudaKeyKernel::kTable},
-                                       std::pair{2, CudaKeyKernel::kDecode}}) {
+    using Form = cuda::ValueAccumulateForm;
+    struct Variant {
+      int bits;
+      CudaKeyKernel keys;
+      Form values;
+    };
+    for (const Variant& variant :
+         {Variant{1, CudaKeyKernel::kTable, Form::kCudaCores},
+          Variant{1, CudaKeyKernel::kDecode, Form::kCudaCores},
+          Variant{1, CudaKeyKernel::kDecode, Form::kTensorCores},
+          Variant{2, CudaKeyKernel::kTable, Form::kCudaCores},
+          Variant{2, CudaKeyKernel::kDecode, Form::kCudaCores},
+          Variant{2, CudaKeyKernel::kDecode, Form::kTensorCores}}) {
+      const int bits = variant.bits;
       const int stages = bits == 1 ? 11 : 21;
       const KeyQuantizerParams keys =
           testing::RandomKeyParams(shape.num_kv_heads, shape.head_dim, stages,
@@ -132,7 +143,8 @@ absl::Status Run(const std::vector<int64_t>& token_counts, int iters) {
       options.capacity = tokens;
       options.window = kWindow;
       options.max_append = kWindow;
-      options.key_kernel = kernel;
+      options.key_kernel = variant.keys;
+      options.value_accumulate = variant.values;
       CVQ_ASSIGN_OR_RETURN(
           std::unique_ptr<CudaLayerCache> cache,
           CudaLayerCache::Create(shape, keys, values, options));
@@ -160,11 +172,12 @@ absl::Status Run(const std::vector<int64_t>& token_counts, int iters) {
                      (values.num_code_bits + 31) / 32 * 4 + 4) +
           kWindow * dim * 4 * 2;
       rows_out.push_back(
-          {absl::StrCat("CommVQ-", bits, " ", cache->KeyKernelName()), ms,
-           kv_bytes});
+          {absl::StrCat("CommVQ-", bits, " ", cache->KeyKernelName(),
+                        variant.values == Form::kTensorCores ? "+tc" : ""),
+           ms, kv_bytes});
     }
     for (const Row& row : rows_out) {
-      std::printf("%8lld  %-16s  %10.4f  %9.2fx  %12.1f\n",
+      std::printf("%8lld  %-20s  %10.4f  %9.2fx  %12.1f\n",
                   static_cast<long long>(tokens), row.method.c_str(), row.ms,
                   rows_out[0].ms / row.ms, row.kv_bytes / 1048576.0);
     }
