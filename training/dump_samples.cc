@@ -3,29 +3,12 @@
 #include <algorithm>
 #include <cstring>
 
-#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/types/span.h"
 #include "commvq/base/float16.h"
 #include "commvq/base/status_macros.h"
 
 namespace commvq {
-namespace {
-
-absl::StatusOr<int64_t> MetaInt(const SafetensorsFile& dump,
-                                const std::string& path, const std::string& key,
-                                absl::string_view who) {
-  int64_t value = 0;
-  if (!absl::SimpleAtoi(DumpMeta(dump, key), &value)) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(who, ": KV dump ", path, ": metadata '", key,
-                     "' is missing or not an integer"));
-  }
-  return value;
-}
-
-}  // namespace
-
 std::string DumpMeta(const SafetensorsFile& dump, const std::string& key) {
   const auto it = dump.metadata().find(key);
   return it == dump.metadata().end() ? std::string() : it->second;
@@ -34,32 +17,11 @@ std::string DumpMeta(const SafetensorsFile& dump, const std::string& key) {
 absl::StatusOr<KvDumpInfo> ReadKvDumpInfo(const SafetensorsFile& dump,
                                           const std::string& path,
                                           absl::string_view who) {
-  const std::string format = DumpMeta(dump, "format");
-  if (format != "commvq-kv-dump-1") {
-    return absl::InvalidArgumentError(
-        absl::StrCat(who, ": ", path, " has format '", format,
-                     "': expected a KV dump (commvq-kv-dump-1)"));
-  }
-  KvDumpInfo info;
-  CVQ_ASSIGN_OR_RETURN(info.num_layers, MetaInt(dump, path, "num_layers", who));
-  CVQ_ASSIGN_OR_RETURN(info.num_heads, MetaInt(dump, path, "num_heads", who));
-  CVQ_ASSIGN_OR_RETURN(info.num_kv_heads,
-                       MetaInt(dump, path, "num_kv_heads", who));
-  CVQ_ASSIGN_OR_RETURN(info.head_dim, MetaInt(dump, path, "head_dim", who));
-  const std::string layout = DumpMeta(dump, "pair_layout");
-  if (layout == "half") {
-    info.pair_layout = PairLayout::kHalf;
-  } else if (layout == "interleaved") {
-    info.pair_layout = PairLayout::kInterleaved;
-  } else {
-    return absl::InvalidArgumentError(
-        absl::StrCat(who, ": KV dump ", path, ": pair_layout '", layout,
-                     "': expected half or interleaved"));
-  }
-  if (!absl::SimpleAtod(DumpMeta(dump, "rope_theta"), &info.rope_theta)) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(who, ": KV dump ", path,
-                     ": metadata 'rope_theta' is missing or not a number"));
+  absl::StatusOr<KvDumpInfo> info =
+      ReadKvDumpInfo(dump, absl::StrCat("KV dump ", path));
+  if (!info.ok()) {
+    return absl::Status(info.status().code(),
+                        absl::StrCat(who, ": ", info.status().message()));
   }
   return info;
 }

@@ -11,25 +11,16 @@
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
-#include "commvq/base/pair_layout.h"
+#include "commvq/eval/kv_dump_info.h"
 #include "commvq/io/safetensors.h"
 
 namespace commvq {
 
-struct KvDumpInfo {
-  int64_t num_layers = 0;
-  int64_t num_heads = 0;
-  int64_t num_kv_heads = 0;
-  int64_t head_dim = 0;
-  double rope_theta = 0.0;
-  PairLayout pair_layout = PairLayout::kUnspecified;  // half or interleaved
-};
-
 // Metadata `key` of the dump, or "" when it has none.
 std::string DumpMeta(const SafetensorsFile& dump, const std::string& key);
 
-// Checks the format (commvq-kv-dump-1) and reads the model shape, RoPE base
-// and pair layout (half or interleaved). `path` is for the errors.
+// The checked metadata of the dump (eval/kv_dump_info.h), with the errors
+// prefixed "<who>: KV dump <path>: ".
 absl::StatusOr<KvDumpInfo> ReadKvDumpInfo(const SafetensorsFile& dump,
                                           const std::string& path,
                                           absl::string_view who);

@@ -8,6 +8,7 @@
 #include "commvq/base/crc32c.h"
 #include "commvq/base/float16.h"
 #include "commvq/base/status_macros.h"
+#include "commvq/eval/kv_dump_info.h"
 #include "commvq/io/safetensors.h"
 #include "commvq/kvcache/full_precision_kv_cache.h"
 

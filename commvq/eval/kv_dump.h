@@ -6,9 +6,9 @@
 //   layers.<i>.queries  [tokens, num_heads, head_dim]     pre-RoPE
 //   layers.<i>.keys     [tokens, num_kv_heads, head_dim]  pre-RoPE
 //   layers.<i>.values   [tokens, num_kv_heads, head_dim]
-// Metadata (strings): format "commvq-kv-dump-1", model, num_layers,
+// Metadata (strings): format (kKvDumpFormat), model, num_layers,
 // num_heads, num_kv_heads, head_dim, rope_theta, pair_layout (half |
-// interleaved), tokens, text_bytes, text_crc32c.
+// interleaved), tokens, text_bytes, text_crc32c. kv_dump_info.h reads it.
 #ifndef COMMVQ_EVAL_KV_DUMP_H_
 #define COMMVQ_EVAL_KV_DUMP_H_
 
@@ -22,8 +22,6 @@
 #include "commvq/model/llama/llama_model.h"
 
 namespace commvq {
-
-inline constexpr absl::string_view kKvDumpFormat = "commvq-kv-dump-1";
 
 struct KvDumpOptions {
   std::string model_name;

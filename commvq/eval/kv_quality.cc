@@ -12,7 +12,6 @@
 
 #include "absl/container/flat_hash_set.h"
 #include "absl/status/status.h"
-#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/string_view.h"
@@ -22,7 +21,7 @@
 #include "commvq/base/status_macros.h"
 #include "commvq/base/thread_pool.h"
 #include "commvq/eval/exact_attention.h"
-#include "commvq/eval/kv_dump.h"
+#include "commvq/eval/kv_dump_info.h"
 #include "commvq/kvcache/rope.h"
 #include "commvq/metrics/metrics.h"
 #include "commvq/quantizer/quantizer.h"
@@ -32,90 +31,7 @@
 namespace commvq {
 namespace {
 
-// What the metadata of a dump says about the model.
-struct DumpShape {
-  int64_t num_layers = 0;
-  int64_t num_heads = 0;
-  int64_t num_kv_heads = 0;
-  int64_t head_dim = 0;
-  double rope_theta = 0.0;
-  PairLayout pair_layout = PairLayout::kUnspecified;
-};
-
-absl::StatusOr<std::string> GetMetadata(const SafetensorsFile& file,
-                                        absl::string_view file_name,
-                                        const std::string& key) {
-  auto it = file.metadata().find(key);
-  if (it == file.metadata().end()) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        file_name, ": metadata has no \"", key, "\" (not a KV dump?)"));
-  }
-  return it->second;
-}
-
-absl::StatusOr<int64_t> GetPositiveInt(const SafetensorsFile& file,
-                                       absl::string_view file_name,
-                                       const std::string& key) {
-  CVQ_ASSIGN_OR_RETURN(std::string text, GetMetadata(file, file_name, key));
-  int64_t value = 0;
-  if (!absl::SimpleAtoi(text, &value) || value < 1 || value > (1 << 20)) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(file_name, ": metadata ", key, " is \"", text,
-                     "\": expected an integer in [1, ", 1 << 20, "]"));
-  }
-  return value;
-}
-
-absl::StatusOr<DumpShape> ReadDumpShape(const SafetensorsFile& file,
-                                        absl::string_view file_name) {
-  CVQ_ASSIGN_OR_RETURN(std::string format,
-                       GetMetadata(file, file_name, "format"));
-  if (format != kKvDumpFormat) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(file_name, ": metadata format is \"", format,
-                     "\": expected \"", kKvDumpFormat, "\""));
-  }
-  DumpShape shape;
-  CVQ_ASSIGN_OR_RETURN(shape.num_layers,
-                       GetPositiveInt(file, file_name, "num_layers"));
-  CVQ_ASSIGN_OR_RETURN(shape.num_heads,
-                       GetPositiveInt(file, file_name, "num_heads"));
-  CVQ_ASSIGN_OR_RETURN(shape.num_kv_heads,
-                       GetPositiveInt(file, file_name, "num_kv_heads"));
-  CVQ_ASSIGN_OR_RETURN(shape.head_dim,
-                       GetPositiveInt(file, file_name, "head_dim"));
-  if (shape.num_heads % shape.num_kv_heads != 0) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        file_name, ": num_heads ", shape.num_heads,
-        " is not a multiple of num_kv_heads ", shape.num_kv_heads));
-  }
-  if (shape.head_dim % 2 != 0) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        file_name, ": head_dim ", shape.head_dim, " is odd: RoPE needs pairs"));
-  }
-  CVQ_ASSIGN_OR_RETURN(std::string theta,
-                       GetMetadata(file, file_name, "rope_theta"));
-  if (!absl::SimpleAtod(theta, &shape.rope_theta) ||
-      !std::isfinite(shape.rope_theta) || shape.rope_theta <= 1.0) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(file_name, ": metadata rope_theta is \"", theta,
-                     "\": expected a finite number above 1"));
-  }
-  CVQ_ASSIGN_OR_RETURN(std::string layout,
-                       GetMetadata(file, file_name, "pair_layout"));
-  if (layout == PairLayoutName(PairLayout::kHalf)) {
-    shape.pair_layout = PairLayout::kHalf;
-  } else if (layout == PairLayoutName(PairLayout::kInterleaved)) {
-    shape.pair_layout = PairLayout::kInterleaved;
-  } else {
-    return absl::InvalidArgumentError(
-        absl::StrCat(file_name, ": metadata pair_layout is \"", layout,
-                     "\": expected \"half\" or \"interleaved\""));
-  }
-  return shape;
-}
-
-absl::Status CheckSameShape(const DumpShape& a, const DumpShape& b) {
+absl::Status CheckSameShape(const KvDumpInfo& a, const KvDumpInfo& b) {
   const auto mismatch = [](absl::string_view key, auto x, auto y) {
     return absl::InvalidArgumentError(
         absl::StrCat("the dumps come from different models: ", key, " is ", x,
@@ -201,7 +117,7 @@ struct LayerTensors {
 
 absl::StatusOr<LayerTensors> FindLayer(const SafetensorsFile& file,
                                        absl::string_view file_name, int layer,
-                                       const DumpShape& shape) {
+                                       const KvDumpInfo& shape) {
   LayerTensors out;
   CVQ_ASSIGN_OR_RETURN(out.queries,
                        FindLayerTensor(file, file_name, layer, "queries",
@@ -274,7 +190,7 @@ struct AttentionSummary {
 //   keys, dkeys: [n, KVH, d] pre-RoPE, original and decoded.
 //   values, dvalues: [n, KVH, d], original and decoded.
 absl::StatusOr<AttentionSummary> MeasureLayerAttention(
-    const DumpShape& shape, const Rope& rope, int64_t n,
+    const KvDumpInfo& shape, const Rope& rope, int64_t n,
     const std::vector<float>& queries, std::vector<float> keys,
     std::vector<float> dkeys, const std::vector<float>& values,
     const std::vector<float>& dvalues,
@@ -455,10 +371,10 @@ absl::StatusOr<std::vector<LayerQuality>> MeasureKvQuality(
         absl::StrCat("attention_queries is ", options.attention_queries,
                      ": expected at least 1"));
   }
-  CVQ_ASSIGN_OR_RETURN(DumpShape shape,
-                       ReadDumpShape(calibration_dump, kCalibration));
-  CVQ_ASSIGN_OR_RETURN(DumpShape eval_shape,
-                       ReadDumpShape(evaluation_dump, kEvaluation));
+  CVQ_ASSIGN_OR_RETURN(KvDumpInfo shape,
+                       ReadKvDumpInfo(calibration_dump, kCalibration));
+  CVQ_ASSIGN_OR_RETURN(KvDumpInfo eval_shape,
+                       ReadKvDumpInfo(evaluation_dump, kEvaluation));
   CVQ_RETURN_IF_ERROR(CheckSameShape(shape, eval_shape));
   // Specs are checked before any training so that a typo fails at once.
   if (options.key_codebooks == nullptr) {

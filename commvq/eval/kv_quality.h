@@ -104,8 +104,8 @@ struct LayerQuality {
 //   - InvalidArgument naming the file ("calibration dump" / "evaluation
 //     dump"), key and value for missing or malformed metadata (format,
 //     num_layers, num_heads, num_kv_heads, head_dim, rope_theta,
-//     pair_layout), or naming both values where the dumps' model shapes
-//     differ;
+//     pair_layout; checked by ReadKvDumpInfo, kv_dump_info.h), or naming
+//     both values where the dumps' model shapes differ;
 //   - NotFound naming the tensor for a missing layers.<i>.* tensor, and
 //     InvalidArgument naming it for a dtype other than F16 or a shape other
 //     than the metadata says;

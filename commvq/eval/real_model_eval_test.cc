@@ -10,6 +10,7 @@
 #include "commvq/base/status_matchers.h"
 #include "commvq/base/thread_pool.h"
 #include "commvq/eval/kv_dump.h"
+#include "commvq/eval/kv_dump_info.h"
 #include "commvq/eval/passkey.h"
 #include "commvq/eval/perplexity.h"
 #include "commvq/io/atomic_file.h"
@@ -133,6 +134,14 @@ TEST_F(RealModelEvalTest, KvDumpLoadsBackWithTheModelsShapes) {
   EXPECT_EQ(dump.metadata().at("pair_layout"), "interleaved");
   EXPECT_EQ(dump.metadata().at("tokens"), "40");
   EXPECT_EQ(dump.metadata().at("rope_theta"), "100000");
+  // The writer's metadata passes its reader's checks and says the same.
+  CVQ_ASSERT_OK_AND_ASSIGN(const KvDumpInfo info, ReadKvDumpInfo(dump, path));
+  EXPECT_EQ(info.num_layers, c.num_layers);
+  EXPECT_EQ(info.num_heads, c.num_heads);
+  EXPECT_EQ(info.num_kv_heads, c.num_kv_heads);
+  EXPECT_EQ(info.head_dim, c.head_dim);
+  EXPECT_DOUBLE_EQ(info.rope_theta, c.rope_theta);
+  EXPECT_EQ(info.pair_layout, c.pair_layout);
   for (int layer : {0, c.num_layers - 1}) {
     const std::string prefix = "layers." + std::to_string(layer) + ".";
     CVQ_ASSERT_OK_AND_ASSIGN(const SafetensorsTensor* keys,
