@@ -44,17 +44,84 @@ class PhaseTimer {
 
 }  // namespace
 
+// The buffers of one Attend call; Fit grows them, and later calls reuse
+// them.
+struct CompressedKvCache::Workspace {
+  // Grows `buffer` to at least `size` elements, never shrinking it (a later
+  // call of the size then allocates nothing), and counts what it allocates.
+  // Its first `size` elements, null when size is 0 (an empty buffer has no
+  // element an offset could point into).
+  template <typename Buffer>
+  auto* Fit(Buffer& buffer, int64_t size) {
+    if (static_cast<int64_t>(buffer.size()) < size) {
+      const size_t before = buffer.capacity();
+      buffer.resize(size);
+      if (buffer.capacity() != before) {
+        ++*allocations;
+        *bytes += static_cast<int64_t>((buffer.capacity() - before) *
+                                       sizeof(buffer[0]));
+      }
+    }
+    return size == 0 ? nullptr : buffer.data();
+  }
+
+  // The cache's counters.
+  std::atomic<int64_t>* allocations = nullptr;
+  std::atomic<int64_t>* bytes = nullptr;
+  // What Prepared points into, and the scores of a query.
+  std::vector<float> queries, norms, factors, keys, values, window_keys;
+  std::vector<float> scores;
+  std::vector<float, CacheLineAllocator<float>> value_acc;
+  std::vector<const uint8_t*> value_pages;
+  // Per slot (thread of a phase): the kernels' scratch, or the table of
+  // the table key kernel.
+  std::vector<std::vector<float, CacheLineAllocator<float>>> slots;
+};
+
+class CompressedKvCache::WorkspaceLease {
+ public:
+  explicit WorkspaceLease(const CompressedKvCache& cache) : cache_(cache) {
+    std::lock_guard<std::mutex> lock(cache_.workspace_mu_);
+    if (!cache_.free_workspaces_.empty()) {
+      workspace_ = std::move(cache_.free_workspaces_.back());
+      cache_.free_workspaces_.pop_back();
+      return;
+    }
+    workspace_ = std::make_unique<Workspace>();
+    workspace_->allocations = &cache_.workspace_allocations_;
+    workspace_->bytes = &cache_.workspace_bytes_;
+    ++cache_.workspace_allocations_;
+    // Room for every workspace in the free list, so giving one back never
+    // allocates.
+    cache_.free_workspaces_.reserve(++cache_.workspaces_made_);
+  }
+  WorkspaceLease(const WorkspaceLease&) = delete;
+  WorkspaceLease& operator=(const WorkspaceLease&) = delete;
+  ~WorkspaceLease() {
+    std::lock_guard<std::mutex> lock(cache_.workspace_mu_);
+    cache_.free_workspaces_.push_back(std::move(workspace_));
+  }
+
+  Workspace& workspace() { return *workspace_; }
+
+ private:
+  const CompressedKvCache& cache_;
+  std::unique_ptr<Workspace> workspace_;
+};
+
+// Pointers into the call's workspace; null for what the call lacks.
 struct CompressedKvCache::Prepared {
   int64_t num_queries = 0;
   const int64_t* positions = nullptr;
-  std::vector<float> queries;  // rotated, [t, num_heads, head_dim]
-  int64_t encoded = 0;         // encoded tokens the last query sees
-  std::vector<float> norms;    // commvq keys: [encoded]
-  std::vector<float> factors;  // commvq values: [encoded]
+  const float* queries = nullptr;  // rotated, [t, num_heads, head_dim]
+  int64_t encoded = 0;             // encoded tokens the last query sees
+  const float* norms = nullptr;    // commvq keys: [encoded]
+  const float* factors = nullptr;  // commvq values: [encoded]
   // Decoded when the kernels cannot read the codes: [encoded rounded up to
   // the chunk, num_kv_heads, head_dim]; keys rotated.
-  std::vector<float> keys, values;
-  std::vector<float> window_keys;  // rotated, [seen window, kv_heads, dim]
+  const float* keys = nullptr;
+  const float* values = nullptr;
+  const float* window_keys = nullptr;  // rotated, [seen window, kv_heads, dim]
   int64_t max_tokens = 0;
 };
 
@@ -163,6 +230,8 @@ CompressedKvCache::CompressedKvCache(
   }
 }
 
+CompressedKvCache::~CompressedKvCache() = default;
+
 CompressedKvCache::PageLayout CompressedKvCache::LayoutOf(int l) const {
   const CodeLayout& key = codecs_->layer(l).quantizers.key->layout();
   const CodeLayout& value = codecs_->layer(l).quantizers.value->layout();
@@ -223,6 +292,7 @@ CompressedKvCacheMemory CompressedKvCache::Memory() const {
   memory.codebooks = codecs_->ParameterBytes();
   memory.rope_table = static_cast<int64_t>(
       (rope_cos_.capacity() + rope_sin_.capacity()) * sizeof(float));
+  memory.workspace = workspace_bytes_;
   return memory;
 }
 
@@ -463,6 +533,13 @@ absl::Status CompressedKvCache::DoTruncate(int64_t length) {
 
 void CompressedKvCache::Clear() {
   for (Layer& layer : layers_) layer = Layer();
+  // Exclusive access: no Attend holds a workspace.
+  std::lock_guard<std::mutex> lock(workspace_mu_);
+  free_workspaces_.clear();
+  free_workspaces_.shrink_to_fit();
+  workspaces_made_ = 0;
+  workspace_allocations_ = 0;
+  workspace_bytes_ = 0;
 }
 
 absl::Status CompressedKvCache::DoAttend(int l, const float* queries,
@@ -477,30 +554,36 @@ absl::Status CompressedKvCache::DoAttend(int l, const float* queries,
   const int64_t pairs = rope_.num_pairs();
 
   PhaseTimer timer(options_.phase_times);
+  WorkspaceLease lease(*this);
+  Workspace& workspace = lease.workspace();
   Prepared prepared;
   prepared.num_queries = static_cast<int64_t>(positions.size());
   prepared.positions = positions.data();
   prepared.max_tokens = positions.back() + 1;
   prepared.encoded = std::min(prepared.max_tokens, layer.encoded);
-  prepared.queries.assign(queries,
-                          queries + prepared.num_queries * num_heads * head_dim);
+  const int64_t query_floats = prepared.num_queries * num_heads * head_dim;
+  float* rotated_queries = workspace.Fit(workspace.queries, query_floats);
+  std::copy(queries, queries + query_floats, rotated_queries);
   for (int64_t i = 0; i < prepared.num_queries; ++i) {
     for (int h = 0; h < num_heads; ++h) {
       rope_.RotateHead(&rope_cos_[positions[i] * pairs],
                        &rope_sin_[positions[i] * pairs],
-                       &prepared.queries[(i * num_heads + h) * head_dim]);
+                       rotated_queries + (i * num_heads + h) * head_dim);
     }
   }
+  prepared.queries = rotated_queries;
   const int64_t window_seen = prepared.max_tokens - prepared.encoded;
-  prepared.window_keys.assign(layer.window_keys.begin(),
-                              layer.window_keys.begin() + window_seen * row);
+  float* window_keys = workspace.Fit(workspace.window_keys, window_seen * row);
+  std::copy(layer.window_keys.begin(),
+            layer.window_keys.begin() + window_seen * row, window_keys);
   for (int64_t t = 0; t < window_seen; ++t) {
     const int64_t p = layer.encoded + t;
     for (int g = 0; g < kv_heads; ++g) {
       rope_.RotateHead(&rope_cos_[p * pairs], &rope_sin_[p * pairs],
-                       prepared.window_keys.data() + t * row + g * head_dim);
+                       window_keys + t * row + g * head_dim);
     }
   }
+  prepared.window_keys = window_keys;
 
   // Encoded tokens the kernels cannot read in place are decoded, whole
   // chunks at a time, page by page.
@@ -508,70 +591,125 @@ absl::Status CompressedKvCache::DoAttend(int l, const float* queries,
   const int64_t decoded = (prepared.encoded + chunk - 1) / chunk * chunk;
   const bool keys_on_codes = codec.key_arrays.has_value();
   const bool values_on_codes = codec.value_params != nullptr;
-  if (!keys_on_codes) prepared.keys.resize(decoded * row);
-  if (!values_on_codes) prepared.values.resize(decoded * row);
+  float* keys =
+      keys_on_codes ? nullptr : workspace.Fit(workspace.keys, decoded * row);
+  float* values = values_on_codes
+                      ? nullptr
+                      : workspace.Fit(workspace.values, decoded * row);
   if (!keys_on_codes || !values_on_codes) {
     for (int64_t begin = 0; begin < decoded; begin += page_tokens_[l]) {
       const int64_t count = std::min(page_tokens_[l], decoded - begin);
       CVQ_RETURN_IF_ERROR(DecodeRange(
-          l, begin, count,
-          keys_on_codes ? nullptr : prepared.keys.data() + begin * row,
-          values_on_codes ? nullptr : prepared.values.data() + begin * row));
+          l, begin, count, keys_on_codes ? nullptr : keys + begin * row,
+          values_on_codes ? nullptr : values + begin * row));
     }
   }
+  prepared.keys = keys;
+  prepared.values = values;
   // The per-token scalars the kernels scale by, from the side data: the
   // fp16 key norm, the f32 value factor.
   const auto side_scalars = [&](int64_t side_offset, auto stored_type,
-                                std::vector<float>& out) {
+                                std::vector<float>& buffer) {
     using Stored = decltype(stored_type);
-    out.resize(prepared.encoded);
+    float* scalars = workspace.Fit(buffer, prepared.encoded);
     for (int64_t t = 0; t < prepared.encoded; ++t) {
       const uint8_t* side = layer.pages[t / page_tokens_[l]].data() +
                             side_offset + t % page_tokens_[l] * sizeof(Stored);
       Stored stored;
       std::memcpy(&stored, side, sizeof(stored));
       if constexpr (std::is_same_v<Stored, uint16_t>) {
-        out[t] = HalfBitsToFloat(stored);
+        scalars[t] = HalfBitsToFloat(stored);
       } else {
-        out[t] = stored;
+        scalars[t] = stored;
       }
     }
+    return scalars;
   };
   if (values_on_codes) {
-    side_scalars(page_layouts_[l].value_side, float{}, prepared.factors);
+    prepared.factors =
+        side_scalars(page_layouts_[l].value_side, float{}, workspace.factors);
   }
   if (keys_on_codes) {
-    side_scalars(page_layouts_[l].key_side, uint16_t{}, prepared.norms);
+    prepared.norms =
+        side_scalars(page_layouts_[l].key_side, uint16_t{}, workspace.norms);
   } else {
     for (int64_t t = 0; t < prepared.encoded; ++t) {
       for (int g = 0; g < kv_heads; ++g) {
         rope_.RotateHead(&rope_cos_[t * pairs], &rope_sin_[t * pairs],
-                         prepared.keys.data() + t * row + g * head_dim);
+                         keys + t * row + g * head_dim);
       }
     }
+  }
+  // Every slot's kernel scratch, for the longest query of the call.
+  const int64_t slot_floats =
+      (SlotScratchBytes(l, prepared.max_tokens) + sizeof(float) - 1) /
+      sizeof(float);
+  workspace.Fit(workspace.slots, Slots());
+  for (int s = 0; s < Slots(); ++s) {
+    workspace.Fit(workspace.slots[s], slot_floats);
   }
 
   timer.Lap(&AttendPhaseTimes::prepare_ms);
   for (int64_t i = 0; i < prepared.num_queries; ++i) {
-    AttendQuery(l, prepared, i, out + i * int64_t{num_heads} * head_dim);
+    AttendQuery(l, prepared, i, workspace,
+                out + i * int64_t{num_heads} * head_dim);
   }
   return absl::OkStatus();
 }
 
-void CompressedKvCache::ParallelItems(
-    int64_t count, const std::function<void(int64_t)>& run) const {
-  const auto run_range = [&](int64_t begin, int64_t end) {
-    for (int64_t item = begin; item < end; ++item) run(item);
-  };
-  if (options_.pool == nullptr) {
-    run_range(0, count);
-  } else {
-    options_.pool->ParallelFor(0, count, 1, run_range);
+int64_t CompressedKvCache::SlotScratchBytes(int l, int64_t n) const {
+  const CompressedCacheCodecs::Layer& codec = codecs_->layer(l);
+  const int group = shape().group_size();
+  int64_t bytes = 0;
+  if (codec.key_arrays) {
+    bytes = UseTableKernel()
+                ? static_cast<int64_t>(codec.key_arrays->floats_per_head() *
+                                       sizeof(float))
+                : kernels_.key_decoding_scratch_bytes(
+                      codec.key_arrays->head(0), group);
   }
+  if (codec.value_params != nullptr) {
+    bytes = std::max({bytes,
+                      kernels_.accumulate_values_scratch_bytes(
+                          shape().num_heads, n),
+                      kernels_.value_product_scratch_bytes(
+                          codec.value_params->num_code_bits, group,
+                          shape().head_dim)});
+  }
+  return bytes;
+}
+
+int CompressedKvCache::Slots() const {
+  return options_.pool == nullptr ? 1
+                                  : std::max(1, options_.pool->num_threads());
+}
+
+void CompressedKvCache::ParallelItems(
+    int64_t count, absl::FunctionRef<void(int64_t, int)> run) const {
+  const int64_t parts = std::min<int64_t>(count, Slots());
+  if (parts <= 1) {
+    for (int64_t item = 0; item < count; ++item) run(item, 0);
+    return;
+  }
+  // The pool's std::function holds a lambda of one reference inline: no
+  // allocation.
+  struct Split {
+    absl::FunctionRef<void(int64_t, int)> run;
+    int64_t count;
+    int64_t parts;
+  } split{run, count, parts};
+  options_.pool->ParallelFor(0, parts, 1, [&split](int64_t begin, int64_t end) {
+    for (int64_t part = begin; part < end; ++part) {
+      for (int64_t item = split.count * part / split.parts;
+           item < split.count * (part + 1) / split.parts; ++item) {
+        split.run(item, static_cast<int>(part));
+      }
+    }
+  });
 }
 
 void CompressedKvCache::AttendQuery(int l, const Prepared& prepared, int64_t i,
-                                    float* out) const {
+                                    Workspace& workspace, float* out) const {
   const Layer& layer = layers_[l];
   const CompressedCacheCodecs::Layer& codec = codecs_->layer(l);
   const int num_heads = shape().num_heads;
@@ -585,25 +723,25 @@ void CompressedKvCache::AttendQuery(int l, const Prepared& prepared, int64_t i,
   const int64_t encoded = std::min(n, layer.encoded);
   const int64_t window = n - encoded;
   const int64_t page_tokens = page_tokens_[l];
-  const float* queries = &prepared.queries[i * int64_t{num_heads} * head_dim];
-  // scores[h * n + t]: the scores, then the weights, of query head h.
-  std::vector<float> scores(int64_t{num_heads} * n);
+  const float* queries = prepared.queries + i * int64_t{num_heads} * head_dim;
+  // scores[h * n + t]: the scores, then the weights, of query head h (every
+  // element is written before it is read).
+  float* scores = workspace.Fit(workspace.scores, int64_t{num_heads} * n);
   PhaseTimer timer(options_.phase_times);
 
   // KV head kv_head's columns of a [tokens, kv_heads, head_dim] buffer; null
-  // for an empty buffer, whose data() may be null (no offset may be added).
-  const auto head_column = [&](const std::vector<float>& rows,
+  // for a missing or empty one (no offset may be added to null).
+  const auto head_column = [&](const float* rows,
                                int kv_head) -> const float* {
-    return rows.empty() ? nullptr : rows.data() + int64_t{kv_head} * head_dim;
+    return rows == nullptr ? nullptr : rows + int64_t{kv_head} * head_dim;
   };
 
   // Keys: the encoded tokens' scores, split over (KV head, token chunk)
   // items so that every thread has work even with few KV heads; chunks are
   // whole pages.
   const int64_t num_pages = (encoded + page_tokens - 1) / page_tokens;
-  const int64_t chunks = std::min<int64_t>(
-      num_pages, options_.pool ? options_.pool->num_threads() : 1);
-  const auto key_item = [&](int64_t item) {
+  const int64_t chunks = std::min<int64_t>(num_pages, Slots());
+  const auto key_item = [&](int64_t item, int slot) {
     const int kv_head = static_cast<int>(item / chunks);
     const int64_t chunk = item % chunks;
     const int64_t page_begin = num_pages * chunk / chunks;
@@ -611,7 +749,7 @@ void CompressedKvCache::AttendQuery(int l, const Prepared& prepared, int64_t i,
     const int64_t begin_token = page_begin * page_tokens;
     const int64_t end_token = std::min(encoded, page_end * page_tokens);
     const float* group_queries = queries + int64_t{kv_head} * group * head_dim;
-    float* group_scores = scores.data() + int64_t{kv_head} * group * n;
+    float* group_scores = scores + int64_t{kv_head} * group * n;
     if (!codec.key_arrays) {
       for (int q = 0; q < group; ++q) {
         kernels_.dense_scores(
@@ -630,22 +768,21 @@ void CompressedKvCache::AttendQuery(int l, const Prepared& prepared, int64_t i,
                    page_layouts_[l].key_codes;
       keys.code_stride = codec.quantizers.key->layout().code_bytes;
       keys.first_code = int64_t{kv_head} * arrays.stages;
-      keys.norms = &prepared.norms[begin];
+      keys.norms = prepared.norms + begin;
       keys.cos = &rope_cos_[begin * pairs];
       keys.sin = &rope_sin_[begin * pairs];
       keys.n = std::min(page_tokens, encoded - begin);
       return keys;
     };
+    float* scratch = workspace.slots[slot].data();
     if (UseTableKernel()) {
-      std::vector<float> table(arrays.floats_per_head());
       for (int q = 0; q < group; ++q) {
         kernels_.build_key_score_table(codebooks, group_queries + q * head_dim,
-                                       table.data());
+                                       scratch);
         for (int64_t begin = begin_token; begin < end_token;
              begin += page_tokens) {
-          kernels_.key_scores_from_table(codebooks, table.data(),
-                                         page_keys(begin), scale,
-                                         group_scores + q * n + begin);
+          kernels_.key_scores_from_table(codebooks, scratch, page_keys(begin),
+                                         scale, group_scores + q * n + begin);
         }
       }
     } else {
@@ -656,7 +793,8 @@ void CompressedKvCache::AttendQuery(int l, const Prepared& prepared, int64_t i,
            begin += page_tokens) {
         kernels_.key_scores_by_decoding(codebooks, planes, pair_scale,
                                         group_queries, group, page_keys(begin),
-                                        scale, group_scores + begin, n);
+                                        scale, group_scores + begin, n,
+                                        scratch);
       }
     }
   };
@@ -665,9 +803,9 @@ void CompressedKvCache::AttendQuery(int l, const Prepared& prepared, int64_t i,
 
   // Per query head: the window's scores, one softmax over all tokens, and
   // the values the kernels do not read as codes.
-  ParallelItems(num_heads, [&](int64_t h) {
+  ParallelItems(num_heads, [&](int64_t h, int) {
     const int kv_head = static_cast<int>(h / group);
-    float* weights = scores.data() + h * n;
+    float* weights = scores + h * n;
     kernels_.dense_scores(queries + h * head_dim,
                           head_column(prepared.window_keys, kv_head), row,
                           head_dim, window, scale, weights + encoded);
@@ -675,24 +813,27 @@ void CompressedKvCache::AttendQuery(int l, const Prepared& prepared, int64_t i,
     float* head_out = out + h * head_dim;
     std::fill(head_out, head_out + head_dim, 0.0f);
     if (codec.value_params == nullptr) {
-      kernels_.dense_weighted_sum(weights,
-                                  head_column(prepared.values, kv_head), row,
-                                  head_dim, encoded, head_out);
+      kernels_.dense_weighted_sum(weights, head_column(prepared.values, kv_head),
+                                  row, head_dim, encoded, head_out);
     }
-    kernels_.dense_weighted_sum(weights + encoded,
-                                head_column(layer.window_values, kv_head), row,
-                                head_dim, window, head_out);
+    kernels_.dense_weighted_sum(
+        weights + encoded,
+        head_column(layer.window_values.empty() ? nullptr
+                                                : layer.window_values.data(),
+                    kv_head),
+        row, head_dim, window, head_out);
   });
   timer.Lap(&AttendPhaseTimes::softmax_ms);
   if (codec.value_params != nullptr && encoded > 0) {
-    AttendValueCodes(l, prepared, scores.data(), n, encoded, out);
+    AttendValueCodes(l, prepared, scores, n, encoded, workspace, out);
   }
   timer.Lap(&AttendPhaseTimes::value_ms);
 }
 
 void CompressedKvCache::AttendValueCodes(int l, const Prepared& prepared,
                                          const float* weights, int64_t n,
-                                         int64_t encoded, float* out) const {
+                                         int64_t encoded, Workspace& workspace,
+                                         float* out) const {
   const Layer& layer = layers_[l];
   const CompressedCacheCodecs::Layer& codec = codecs_->layer(l);
   const ValueQuantizerParams& params = *codec.value_params;
@@ -703,29 +844,31 @@ void CompressedKvCache::AttendValueCodes(int l, const Prepared& prepared,
   const int64_t page_tokens = page_tokens_[l];
   // One accumulator for all query heads: a token's code bits are read once
   // for all of them. Threads take disjoint ranges of code bytes.
-  std::vector<float, CacheLineAllocator<float>> acc(
-      kernels_.value_accumulator_floats(num_bits, num_heads), 0.0f);
-  std::vector<const uint8_t*> pages;
-  for (int64_t begin = 0; begin < encoded; begin += page_tokens) {
-    pages.push_back(layer.pages[begin / page_tokens].data() +
-                    page_layouts_[l].value_codes);
+  const int64_t acc_floats =
+      kernels_.value_accumulator_floats(num_bits, num_heads);
+  float* acc = workspace.Fit(workspace.value_acc, acc_floats);
+  std::fill(acc, acc + acc_floats, 0.0f);
+  const int64_t num_pages = (encoded + page_tokens - 1) / page_tokens;
+  const uint8_t** pages = workspace.Fit(workspace.value_pages, num_pages);
+  for (int64_t p = 0; p < num_pages; ++p) {
+    pages[p] = layer.pages[p].data() + page_layouts_[l].value_codes;
   }
   const int64_t code_bytes = (num_bits + 7) / 8;
-  const int64_t parts = std::min<int64_t>(
-      code_bytes, options_.pool ? options_.pool->num_threads() : 1);
-  ParallelItems(parts, [&](int64_t part) {
+  const int64_t parts = std::min<int64_t>(code_bytes, Slots());
+  ParallelItems(parts, [&](int64_t part, int slot) {
     kernels_.accumulate_values(
-        weights, n, num_heads, prepared.factors.data(), pages.data(),
-        page_tokens, codec.quantizers.value->layout().code_bytes, num_bits,
+        weights, n, num_heads, prepared.factors, pages, page_tokens,
+        codec.quantizers.value->layout().code_bytes, num_bits,
         code_bytes * part / parts, code_bytes * (part + 1) / parts, encoded,
-        acc.data());
+        acc, workspace.slots[slot].data());
   });
-  ParallelItems(shape().num_kv_heads, [&](int64_t kv_head) {
-    kernels_.value_product(acc.data(), num_heads,
-                           static_cast<int>(kv_head) * group, group,
-                           params.codebook.data(), params.channel_scale.data(),
-                           num_bits, params.dim, kv_head * head_dim, head_dim,
-                           out + kv_head * group * head_dim);
+  ParallelItems(shape().num_kv_heads, [&](int64_t kv_head, int slot) {
+    kernels_.value_product(acc, num_heads, static_cast<int>(kv_head) * group,
+                           group, params.codebook.data(),
+                           params.channel_scale.data(), num_bits, params.dim,
+                           kv_head * head_dim, head_dim,
+                           out + kv_head * group * head_dim,
+                           workspace.slots[slot].data());
   });
 }
 

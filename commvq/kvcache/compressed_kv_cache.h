@@ -31,16 +31,27 @@
 // items, softmax over query heads, values over KV heads (or code bytes);
 // every output element is computed by one thread in a fixed order, so
 // results do not depend on the number of threads.
+//
+// Scratch: Attend on codes (commvq_key, commvq_value) allocates nothing
+// once its buffers have grown to the sizes of its calls (other quantizers'
+// Decode may allocate). A call takes a workspace from the cache's free list
+// (making one when all are in use by concurrent calls), grows its buffers
+// when they are too small and gives it back; within it every pool thread
+// has its own kernel scratch. Buffers only grow (geometrically, as
+// std::vector does), until Clear.
 #ifndef COMMVQ_KVCACHE_COMPRESSED_KV_CACHE_H_
 #define COMMVQ_KVCACHE_COMPRESSED_KV_CACHE_H_
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
 
+#include "absl/functional/function_ref.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/types/span.h"
@@ -149,13 +160,16 @@ struct CompressedKvCacheMemory {
   int64_t page_slack = 0;  // codes and side of page slots not yet used
   int64_t codebooks = 0;   // quantizer parameters, shared by a batch
   int64_t rope_table = 0;  // cos / sin of cached positions, for all layers
+  int64_t workspace = 0;   // Attend's reusable scratch (all its workspaces)
 
   // What KvCache::StoredBytes reports: the per-sequence KV storage
-  // (codes, side, window, page slack); codebooks and the RoPE table are
-  // reported apart because they do not grow with the cache's contents
-  // per KV element.
+  // (codes, side, window, page slack); codebooks, the RoPE table and the
+  // workspace are reported apart because they do not grow with the cache's
+  // contents per KV element.
   int64_t kv_bytes() const { return codes + side + window + page_slack; }
-  int64_t total() const { return kv_bytes() + codebooks + rope_table; }
+  int64_t total() const {
+    return kv_bytes() + codebooks + rope_table + workspace;
+  }
 };
 
 class CompressedKvCache final : public KvCache {
@@ -164,6 +178,7 @@ class CompressedKvCache final : public KvCache {
   static absl::StatusOr<std::unique_ptr<CompressedKvCache>> Create(
       std::shared_ptr<const CompressedCacheCodecs> codecs,
       const CompressedKvCacheOptions& options = {});
+  ~CompressedKvCache() override;
 
   int64_t length(int layer) const override;
   int64_t StoredBytes() const override { return Memory().kv_bytes(); }
@@ -175,8 +190,13 @@ class CompressedKvCache final : public KvCache {
   std::string KeyKernelName() const;
   const CompressedCacheCodecs& codecs() const { return *codecs_; }
 
-  // Removes every token of every layer (pages are freed).
+  // Removes every token of every layer (pages and Attend's workspaces are
+  // freed).
   void Clear();
+
+  // Allocations of Attend's scratch since creation or Clear: workspaces
+  // made and buffers grown. Calls no larger than earlier ones add none.
+  int64_t workspace_allocations() const { return workspace_allocations_; }
 
   // Appends n tokens to `layer` that its quantizers already encoded (codes
   // and side as Quantizer::Encode writes them: [n, code_bytes] and
@@ -207,8 +227,12 @@ class CompressedKvCache final : public KvCache {
     int64_t key_codes = 0, key_side = 0, value_codes = 0, value_side = 0;
     int64_t bytes = 0;  // without padding
   };
-  // What one Attend call prepares for its items (Attend.cc).
+  // What one Attend call prepares for its items.
   struct Prepared;
+  // The buffers of one Attend call, reused by later calls.
+  struct Workspace;
+  // Takes a free workspace (or makes one) and gives it back when destroyed.
+  class WorkspaceLease;
 
   CompressedKvCache(std::shared_ptr<const CompressedCacheCodecs> codecs,
                     Rope rope, const CompressedKvCacheOptions& options);
@@ -241,15 +265,23 @@ class CompressedKvCache final : public KvCache {
   // Attention of every query head of query i (out: [num_heads, head_dim]),
   // in phases each split over the pool.
   void AttendQuery(int layer, const Prepared& prepared, int64_t i,
-                   float* out) const;
+                   Workspace& workspace, float* out) const;
   // Adds the value half of the encoded tokens [0, encoded) to `out`, from
   // the softmax weights [num_heads, n] of one query.
   void AttendValueCodes(int layer, const Prepared& prepared,
                         const float* weights, int64_t n, int64_t encoded,
-                        float* out) const;
-  // run(item) for item in [0, count), split over the pool when there is one.
+                        Workspace& workspace, float* out) const;
+  // Bytes of kernel scratch one thread needs to attend layer `layer` over
+  // `n` tokens.
+  int64_t SlotScratchBytes(int layer, int64_t n) const;
+  // Threads that may run items at once: the pool's, or 1.
+  int Slots() const;
+  // run(item, slot) for item in [0, count), split over the pool when there
+  // is one into at most Slots() parts, part p running its items in order
+  // with slot p: items of one slot never run at once, so a slot's scratch
+  // is that thread's alone.
   void ParallelItems(int64_t count,
-                     const std::function<void(int64_t)>& run) const;
+                     absl::FunctionRef<void(int64_t, int)> run) const;
   bool UseTableKernel() const;
 
   const std::shared_ptr<const CompressedCacheCodecs> codecs_;
@@ -262,6 +294,13 @@ class CompressedKvCache final : public KvCache {
   // cos / sin of positions [0, rope_positions_): [positions, num_pairs].
   std::vector<float> rope_cos_, rope_sin_;
   int64_t rope_positions_ = 0;
+  // Workspaces of finished Attend calls, for the next ones; guarded by
+  // workspace_mu_ (Attend is const and may run concurrently).
+  mutable std::mutex workspace_mu_;
+  mutable std::vector<std::unique_ptr<Workspace>> free_workspaces_;
+  mutable int64_t workspaces_made_ = 0;  // guarded by workspace_mu_
+  mutable std::atomic<int64_t> workspace_allocations_{0};
+  mutable std::atomic<int64_t> workspace_bytes_{0};
 };
 
 // One decode step of several sequences: query b ([num_heads, head_dim] of

@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <thread>
 #include <tuple>
 #include <vector>
 
@@ -498,6 +499,106 @@ TEST(CompressedKvCacheTest, ThreadsSplitTheWorkWithoutChangingResults) {
     ASSERT_EQ(outputs[1][i], outputs[0][i]) << i;
     ASSERT_EQ(outputs[2][i], outputs[0][i]) << i;
   }
+}
+
+// Attention of one query ([num_heads, head_dim]) at `position`.
+std::vector<float> AttendOne(const CompressedKvCache& cache,
+                             const std::vector<float>& query,
+                             int64_t position) {
+  const AttentionShape& shape = cache.shape();
+  std::vector<float> out(query.size());
+  EXPECT_THAT(
+      cache.Attend(0,
+                   TensorView(query.data(), DType::kF32,
+                              {1, shape.num_heads, shape.head_dim}),
+                   {position},
+                   MutableTensorView(out.data(), DType::kF32,
+                                     {1, shape.num_heads, shape.head_dim})),
+      IsOk());
+  return out;
+}
+
+// Attend's scratch is kept between calls: a call no larger than earlier
+// ones allocates nothing, and a decode loop (one token more per step) only
+// as often as its buffers double.
+TEST(CompressedKvCacheTest, AttendReusesItsWorkspace) {
+  const AttentionShape shape = Shape(1, 2, 4, 64, PairLayout::kHalf);
+  const auto codecs = Codecs(shape, RandomKeyQuantizer(shape, 51),
+                             RandomValueQuantizer(shape, 2, 52));
+  const int64_t length = 364;
+  const std::vector<float> keys = Normal(length * 128, 53);
+  const std::vector<float> values = Normal(length * 128, 54);
+  const std::vector<float> query = Normal(shape.num_heads * 64, 55);
+  ThreadPool pool(2);
+  CompressedKvCacheOptions options;
+  options.window = 8;
+  options.page_tokens = 32;
+  options.pool = &pool;
+  auto cache = *CompressedKvCache::Create(codecs, options);
+  ASSERT_THAT(AppendTokens(*cache, keys, values, 0, 300), IsOk());
+  EXPECT_EQ(cache->workspace_allocations(), 0);
+  EXPECT_EQ(cache->Memory().workspace, 0);
+
+  const std::vector<float> first = AttendOne(*cache, query, 299);
+  const int64_t allocations = cache->workspace_allocations();
+  EXPECT_GT(allocations, 0);
+  EXPECT_GT(cache->Memory().workspace, 0);
+  // The same call again, and a shorter one: no allocation, the same bits.
+  EXPECT_EQ(AttendOne(*cache, query, 299), first);
+  AttendOne(*cache, query, 100);
+  EXPECT_EQ(cache->workspace_allocations(), allocations);
+
+  // 64 decode steps: buffers sized by the context grow at most once each.
+  for (int64_t t = 300; t < length; ++t) {
+    ASSERT_THAT(AppendTokens(*cache, keys, values, t, 1), IsOk());
+    AttendOne(*cache, query, t);
+  }
+  EXPECT_LT(cache->workspace_allocations() - allocations, 16);
+
+  cache->Clear();
+  EXPECT_EQ(cache->workspace_allocations(), 0);
+  EXPECT_EQ(cache->Memory().workspace, 0);
+}
+
+// Attend is const: threads attending one cache at once (each call taking
+// its own workspace, all sharing the cache's pool) get the bits of calls
+// one at a time. Run under TSan (--config=tsan) to check the workspaces'
+// hand-over.
+TEST(CompressedKvCacheTest, ConcurrentAttendsEqualSequentialOnes) {
+  const AttentionShape shape = Shape(1, 2, 3, 64, PairLayout::kInterleaved);
+  const auto codecs = Codecs(shape, RandomKeyQuantizer(shape, 61),
+                             RandomValueQuantizer(shape, 1, 62));
+  const int64_t length = 200;
+  const std::vector<float> keys = Normal(length * 128, 63);
+  const std::vector<float> values = Normal(length * 128, 64);
+  ThreadPool pool(2);
+  CompressedKvCacheOptions options;
+  options.window = 4;
+  options.page_tokens = 16;
+  options.pool = &pool;
+  auto cache = *CompressedKvCache::Create(codecs, options);
+  ASSERT_THAT(AppendTokens(*cache, keys, values, 0, length), IsOk());
+  // Each thread its own queries and positions (so its own call sizes).
+  const int kThreads = 4;
+  const int kCalls = 6;
+  std::vector<std::vector<float>> queries;
+  std::vector<std::vector<float>> want;
+  for (int k = 0; k < kThreads * kCalls; ++k) {
+    queries.push_back(Normal(shape.num_heads * 64, 100 + k));
+    want.push_back(AttendOne(*cache, queries.back(), length - 1 - 7 * k));
+  }
+  std::vector<std::vector<float>> got(want.size());
+  std::vector<std::thread> threads;
+  for (int thread = 0; thread < kThreads; ++thread) {
+    threads.emplace_back([&, thread] {
+      for (int call = 0; call < kCalls; ++call) {
+        const int k = call * kThreads + thread;
+        got[k] = AttendOne(*cache, queries[k], length - 1 - 7 * k);
+      }
+    });
+  }
+  for (std::thread& thread : threads) thread.join();
+  for (size_t k = 0; k < want.size(); ++k) EXPECT_EQ(got[k], want[k]) << k;
 }
 
 TEST(CompressedKvCacheTest, AppendEncodedEqualsAppendingAndEncoding) {

@@ -12,6 +12,25 @@
 namespace commvq {
 namespace {
 
+// The scalar variant runs the references, which allocate their own
+// buffers: it is the definition the others are tested against, not a fast
+// path, so it takes no scratch.
+int64_t NoScratchForKeys(const KeyCodebookArrays&, int) { return 0; }
+int64_t NoScratchForAccumulation(int, int64_t) { return 0; }
+int64_t NoScratchForProduct(int64_t, int, int64_t) { return 0; }
+
+void ReferenceKeyScoresByDecoding(const KeyCodebookArrays& codebooks,
+                                  const int16_t* planes,
+                                  const float* pair_scale,
+                                  const float* queries, int num_queries,
+                                  const PackedKeyCodes& keys, float scale,
+                                  float* scores, int64_t scores_stride,
+                                  void*) {
+  KeyScoresByDecodingI16Reference(codebooks, planes, pair_scale, queries,
+                                  num_queries, keys, scale, scores,
+                                  scores_stride);
+}
+
 // The scalar value functions: the references per head, accumulator
 // [num_heads, num_bits].
 int64_t ReferenceValueAccumulatorFloats(int64_t num_bits, int num_heads) {
@@ -23,7 +42,7 @@ void ReferenceAccumulateValues(const float* weights, int64_t weight_stride,
                                const uint8_t* const* pages, int64_t page_tokens,
                                int64_t code_stride, int64_t num_bits,
                                int64_t byte_begin, int64_t byte_end, int64_t n,
-                               float* acc) {
+                               float* acc, void*) {
   const int64_t first_bit = 8 * byte_begin;
   const int64_t bits = std::min(8 * byte_end, num_bits) - first_bit;
   if (bits <= 0) return;
@@ -40,7 +59,7 @@ void ReferenceAccumulateValues(const float* weights, int64_t weight_stride,
 void ReferenceValueProduct(const float* acc, int, int first_head, int count,
                            const float* codebook, const float* channel_scale,
                            int64_t num_bits, int64_t dim, int64_t first_channel,
-                           int64_t head_dim, float* out) {
+                           int64_t head_dim, float* out, void*) {
   for (int g = 0; g < count; ++g) {
     ValueCodeProductReference(acc + (first_head + g) * num_bits, codebook,
                               channel_scale, num_bits, dim, first_channel,
@@ -52,9 +71,12 @@ const AttentionKernels kScalarKernels = {
     "scalar",
     BuildKeyScoreTableReference,
     KeyScoresFromTableReference,
-    KeyScoresByDecodingI16Reference,
+    NoScratchForKeys,
+    ReferenceKeyScoresByDecoding,
     ReferenceValueAccumulatorFloats,
+    NoScratchForAccumulation,
     ReferenceAccumulateValues,
+    NoScratchForProduct,
     ReferenceValueProduct,
     DenseScoresReference,
     SoftmaxReference,

@@ -28,6 +28,26 @@ namespace {
 // Local, not std::min: see the top of the file.
 int64_t Min(int64_t a, int64_t b) { return a < b ? a : b; }
 
+// Lays out the sub-buffers of a caller's scratch buffer, each on a 64-byte
+// boundary from its start (whole cache lines when the buffer is aligned).
+// With a null base it only counts the bytes: the *_scratch_bytes functions
+// run the kernels' own layout code, so the two cannot disagree.
+class ScratchCarver {
+ public:
+  explicit ScratchCarver(void* base) : base_(static_cast<char*>(base)) {}
+  template <typename T>
+  T* Take(int64_t count) {
+    T* part = base_ == nullptr ? nullptr : reinterpret_cast<T*>(base_ + used_);
+    used_ += (count * static_cast<int64_t>(sizeof(T)) + 63) / 64 * 64;
+    return part;
+  }
+  int64_t used() const { return used_; }
+
+ private:
+  char* const base_;
+  int64_t used_ = 0;
+};
+
 // Code `index` of `bits` (<= 16) bits of an LSB-first stream; reads at most
 // the three bytes holding it.
 uint32_t ReadCode(const uint8_t* row, int64_t index, int bits) {
@@ -293,19 +313,45 @@ void ScoreDecodedKeysAnyDim(const int16_t* block, int64_t t0, int64_t count,
   }
 }
 
+// The scratch of ScoresByDecodingI16: q, the split queries times the pair
+// scales (so integer keys need no scaling); rotated, one key as floats,
+// rotated (any head_dim only); block, integer keys; rows, their plane rows.
+struct KeyScratch {
+  float* q;
+  float* rotated;
+  int16_t* block;
+  int32_t* rows;
+  int64_t bytes;
+};
+
+KeyScratch CarveKeyScratch(const KeyCodebookArrays& cb, int num_queries,
+                           void* base) {
+  ScratchCarver carver(base);
+  KeyScratch scratch;
+  scratch.q = carver.Take<float>(num_queries * cb.head_dim);
+  scratch.rotated = carver.Take<float>(cb.head_dim);
+  scratch.block = carver.Take<int16_t>(kKeyBlockTokens * cb.head_dim);
+  scratch.rows = carver.Take<int32_t>(kKeyBlockTokens * 2 * cb.stages);
+  scratch.bytes = carver.used();
+  return scratch;
+}
+
+int64_t KeyDecodingScratchBytes(const KeyCodebookArrays& cb, int num_queries) {
+  return CarveKeyScratch(cb, num_queries, nullptr).bytes;
+}
+
 void ScoresByDecodingI16(const KeyCodebookArrays& cb, const int16_t* planes,
                          const float* pair_scale, const float* queries,
                          int num_queries, const PackedKeyCodes& keys,
-                         float scale, float* scores, int64_t scores_stride) {
+                         float scale, float* scores, int64_t scores_stride,
+                         void* scratch_base) {
   const int64_t pairs = cb.num_pairs();
   const int64_t dim = cb.head_dim;
-  // q: the split queries times the pair scales (so integer keys need no
-  // scaling); rotated: one key, as floats, rotated (any head_dim only);
-  // block: integer keys; rows: their plane rows.
-  float* q = new float[(num_queries + 1) * dim];
-  float* rotated = q + num_queries * dim;
-  int16_t* block = new int16_t[kKeyBlockTokens * dim];
-  int32_t* rows = new int32_t[kKeyBlockTokens * 2 * cb.stages];
+  const KeyScratch scratch = CarveKeyScratch(cb, num_queries, scratch_base);
+  float* q = scratch.q;
+  float* rotated = scratch.rotated;
+  int16_t* block = scratch.block;
+  int32_t* rows = scratch.rows;
   for (int g = 0; g < num_queries; ++g) {
     float* __restrict qg = q + g * dim;
     SplitPairs(cb, queries + g * dim, qg);
@@ -331,9 +377,6 @@ void ScoresByDecodingI16(const KeyCodebookArrays& cb, const int16_t* planes,
                              scores, scores_stride, rotated);
     }
   }
-  delete[] rows;
-  delete[] block;
-  delete[] q;
 }
 
 // The value accumulator is a histogram per 4-bit group of code bits
@@ -396,14 +439,38 @@ void AccumulateTileOfPages(const float* wf, int64_t width,
   }
 }
 
+// The scratch of AccumulateValues: wf, the weight x factor rows of a block
+// of tokens, transposed ([tokens, padded heads]).
+struct AccumulationScratch {
+  float* wf;
+  int64_t bytes;
+};
+
+AccumulationScratch CarveAccumulationScratch(int num_heads, int64_t n,
+                                             void* base) {
+  ScratchCarver carver(base);
+  AccumulationScratch scratch;
+  scratch.wf =
+      carver.Take<float>(Min(kValueBlockTokens, n) * PaddedHeads(num_heads));
+  scratch.bytes = carver.used();
+  return scratch;
+}
+
+int64_t AccumulateValuesScratchBytes(int num_heads, int64_t n) {
+  return CarveAccumulationScratch(num_heads, n, nullptr).bytes;
+}
+
 void AccumulateValues(const float* weights, int64_t weight_stride,
                       int num_heads, const float* factors,
                       const uint8_t* const* pages, int64_t page_tokens,
                       int64_t code_stride, int64_t, int64_t byte_begin,
-                      int64_t byte_end, int64_t n, float* acc) {
+                      int64_t byte_end, int64_t n, float* acc, void* scratch) {
   const int64_t width = PaddedHeads(num_heads);
-  // Padding heads keep weight 0.
-  float* wf = new float[Min(kValueBlockTokens, n) * width]();
+  float* wf = CarveAccumulationScratch(num_heads, n, scratch).wf;
+  // Padding heads keep weight 0: only the heads' columns are written below.
+  for (int64_t t = 0; t < Min(kValueBlockTokens, n); ++t) {
+    for (int64_t h = num_heads; h < width; ++h) wf[t * width + h] = 0.0f;
+  }
   for (int64_t t0 = 0; t0 < n; t0 += kValueBlockTokens) {
     const int64_t count = Min(kValueBlockTokens, n - t0);
     for (int h = 0; h < num_heads; ++h) {
@@ -434,18 +501,43 @@ void AccumulateValues(const float* weights, int64_t weight_stride,
       }
     }
   }
-  delete[] wf;
+}
+
+// The scratch of ValueProduct: bits[i * count + g], bit i's accumulated
+// weight for head first_head + g (the sum of nibble i / 4's histogram over
+// the values with that bit); sum, the heads' products with the codebook
+// before the channel scales ([count, head_dim]).
+struct ProductScratch {
+  float* bits;
+  float* sum;
+  int64_t bytes;
+};
+
+ProductScratch CarveProductScratch(int64_t num_bits, int count,
+                                   int64_t head_dim, void* base) {
+  ScratchCarver carver(base);
+  ProductScratch scratch;
+  scratch.bits = carver.Take<float>(num_bits * count);
+  scratch.sum = carver.Take<float>(count * head_dim);
+  scratch.bytes = carver.used();
+  return scratch;
+}
+
+int64_t ValueProductScratchBytes(int64_t num_bits, int count,
+                                 int64_t head_dim) {
+  return CarveProductScratch(num_bits, count, head_dim, nullptr).bytes;
 }
 
 void ValueProduct(const float* acc, int num_heads, int first_head, int count,
                   const float* codebook, const float* channel_scale,
                   int64_t num_bits, int64_t dim, int64_t first_channel,
-                  int64_t head_dim, float* out) {
+                  int64_t head_dim, float* out, void* scratch_base) {
   const int64_t width = PaddedHeads(num_heads);
-  // bits[i * count + g]: bit i's accumulated weight for head first_head + g,
-  // the sum of nibble i / 4's histogram over the values with that bit.
-  float* bits = new float[num_bits * count];
-  float* __restrict sum = new float[count * head_dim]();
+  const ProductScratch scratch =
+      CarveProductScratch(num_bits, count, head_dim, scratch_base);
+  float* bits = scratch.bits;
+  float* __restrict sum = scratch.sum;
+  for (int64_t i = 0; i < count * head_dim; ++i) sum[i] = 0.0f;
   for (int64_t i = 0; i < num_bits; ++i) {
     const float* histogram = acc + (i / 4) * 16 * width + first_head;
     for (int g = 0; g < count; ++g) {
@@ -470,8 +562,6 @@ void ValueProduct(const float* acc, int num_heads, int first_head, int count,
           channel_scale[first_channel + c] * sum[g * head_dim + c];
     }
   }
-  delete[] sum;
-  delete[] bits;
 }
 
 // e^x of the 16 lanes of *v, all <= 0: x = k ln2 + r (|r| <= ln2 / 2),
@@ -644,9 +734,12 @@ const AttentionKernels kKernels = {
     CVQ_ATTENTION_ISA,
     BuildTable,
     ScoresFromTable,
+    KeyDecodingScratchBytes,
     ScoresByDecodingI16,
     ValueAccumulatorFloats,
+    AccumulateValuesScratchBytes,
     AccumulateValues,
+    ValueProductScratchBytes,
     ValueProduct,
     DenseScores,
     Softmax,

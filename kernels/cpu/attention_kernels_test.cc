@@ -31,6 +31,13 @@ std::vector<float> Normal(int64_t size, Rng& rng) {
   return v;
 }
 
+// Scratch of `bytes` for a kernel, full of NaNs: a kernel that read its
+// scratch before writing it would spoil its results (callers reuse one
+// buffer for every call, whatever it holds).
+std::vector<float> PoisonedScratch(int64_t bytes) {
+  return std::vector<float>((bytes + 3) / 4, std::nanf(""));
+}
+
 // n tokens of random keys of one KV head and what the kernels read.
 struct KeyCase {
   int64_t head_dim;
@@ -185,10 +192,19 @@ TEST_P(KeyKernelTest, EveryVariantMatchesTheDefinition) {
     SCOPED_TRACE(kernels->isa);
     std::vector<float> table(c.z.size());
     std::vector<float> scores(c.n);
-    std::vector<float> decoded(group * c.n);
+    std::vector<float> decoded(group * c.n), again(group * c.n);
+    std::vector<float> scratch =
+        PoisonedScratch(kernels->key_decoding_scratch_bytes(c.arrays(), group));
     kernels->key_scores_by_decoding(c.arrays(), c.planes_i16.data(),
                                     c.pair_scale.data(), queries.data(), group,
-                                    c.keys(), scale, decoded.data(), c.n);
+                                    c.keys(), scale, decoded.data(), c.n,
+                                    scratch.data());
+    // The scratch as the first call left it: the same bits.
+    kernels->key_scores_by_decoding(c.arrays(), c.planes_i16.data(),
+                                    c.pair_scale.data(), queries.data(), group,
+                                    c.keys(), scale, again.data(), c.n,
+                                    scratch.data());
+    ASSERT_EQ(again, decoded);
     for (int g = 0; g < group; ++g) {
       kernels->build_key_score_table(c.arrays(), &queries[g * head_dim],
                                      table.data());
@@ -305,23 +321,28 @@ TEST(ValueKernelTest, EveryVariantMatchesDecodeThenWeightedSum) {
         };
         const std::vector<const uint8_t*> first_pages = pages_from(0);
         const std::vector<const uint8_t*> second_pages = pages_from(20);
+        // One scratch for every call, as a thread of the cache uses it.
+        std::vector<float> scratch = PoisonedScratch(std::max(
+            kernels->accumulate_values_scratch_bytes(num_heads, n),
+            kernels->value_product_scratch_bytes(num_bits, group, head_dim)));
         for (const auto& [first_byte, end_byte] :
              {std::pair<int64_t, int64_t>{0, 5}, {5, stride}}) {
           kernels->accumulate_values(head_weights.data(), n, num_heads,
                                      factors.data(), first_pages.data(),
                                      page_tokens, stride, num_bits, first_byte,
-                                     end_byte, 20, acc.data());
+                                     end_byte, 20, acc.data(), scratch.data());
           kernels->accumulate_values(head_weights.data() + 20, n, num_heads,
                                      factors.data() + 20, second_pages.data(),
                                      page_tokens, stride, num_bits, first_byte,
-                                     end_byte, n - 20, acc.data());
+                                     end_byte, n - 20, acc.data(),
+                                     scratch.data());
         }
         for (int64_t h = 0; h < num_kv_heads; ++h) {
           std::vector<float> out(group * head_dim, 0.0f);
           kernels->value_product(
               acc.data(), num_heads, static_cast<int>(h) * group, group,
               codebook.data(), channel_scale.data(), num_bits, dim,
-              h * head_dim, head_dim, out.data());
+              h * head_dim, head_dim, out.data(), scratch.data());
           for (int g = 0; g < group; ++g) {
             const int k = static_cast<int>(h) * group + g;
             for (int64_t c = 0; c < head_dim; ++c) {
