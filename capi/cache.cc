@@ -247,8 +247,7 @@ cvq_status* cvq_cache_memory_get(const cvq_cache* cache,
     memory->page_slack = parts.page_slack;
     memory->codebooks = parts.codebooks;
     memory->rope_table = parts.rope_table;
-    // The CPU caches allocate their scratch per call (none held).
-    if (has_workspace) memory->workspace = 0;
+    if (has_workspace) memory->workspace = parts.workspace;
     return absl::OkStatus();
   });
 }

@@ -443,8 +443,9 @@ typedef struct cvq_cache_memory {
   int64_t codebooks;      /* quantizer parameters (not per token) */
   int64_t rope_table;     /* cos/sin of cached positions (not per token) */
   /* Scratch held between calls (ABI 1.1): a "cuda" cache's attention and
-   * encoding workspace and cuBLAS workspace, allocated at creation; 0 for
-   * CPU caches, whose scratch lives only during a call. */
+   * encoding workspace and cuBLAS workspace, allocated at creation; a CPU
+   * cache's attention workspaces, kept for reuse (they grow to the longest
+   * attention so far). */
   int64_t workspace;
 } cvq_cache_memory;
 

@@ -241,7 +241,7 @@ class CacheTest(unittest.TestCase):
         np.testing.assert_allclose(got, want, atol=1e-4)
         self.assertEqual(memory["encoded_tokens"], 8)
         self.assertGreater(memory["codes"], 0)
-        self.assertEqual(memory["workspace"], 0)  # CPU scratch is per call
+        self.assertGreater(memory["workspace"], 0)  # kept for the next attend
 
     def test_bad_storage(self):
         with self.assertRaises(commvq.CommvqError) as error:

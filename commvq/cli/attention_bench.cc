@@ -181,7 +181,9 @@ absl::StatusOr<Method> CacheMethod(
   options.window = 0;
   options.key_kernel = key_kernel;
   options.pool = pool;
-  options.phase_times = phases.get();
+  // Phase times only for CommVQ rows, which report them; the block lives as
+  // long as the method (it owns the shared_ptr), which the cache writes to.
+  if (codecs->layer(0).key_arrays) options.phase_times = phases.get();
   CVQ_ASSIGN_OR_RETURN(std::shared_ptr<CompressedKvCache> cache,
                        CompressedKvCache::Create(codecs, options));
   const LayerQuantizers& q = codecs->layer(0).quantizers;

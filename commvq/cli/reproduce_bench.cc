@@ -17,6 +17,7 @@
 #include "commvq/base/status_macros.h"
 #include "commvq/base/thread_pool.h"
 #include "commvq/cli/model_commands.h"
+#include "commvq/eval/kv_dump_info.h"
 #include "commvq/io/safetensors.h"
 #include "commvq/kvcache/cache_spec.h"
 
@@ -25,31 +26,18 @@ namespace cli {
 namespace {
 
 // The attention shape recorded in a dump-kv file's metadata.
+// The attention shape the dump's metadata gives (kv_dump_info.h checks it).
 absl::StatusOr<AttentionShape> DumpShape(const SafetensorsFile& dump,
                                          const std::string& path) {
-  const auto meta = [&](const std::string& key) {
-    auto it = dump.metadata().find(key);
-    return it == dump.metadata().end() ? std::string() : it->second;
-  };
+  CVQ_ASSIGN_OR_RETURN(const KvDumpInfo info,
+                       ReadKvDumpInfo(dump, absl::StrCat("KV dump ", path)));
   AttentionShape shape;
-  const std::pair<const char*, int*> ints[] = {
-      {"num_layers", &shape.num_layers},
-      {"num_heads", &shape.num_heads},
-      {"num_kv_heads", &shape.num_kv_heads},
-      {"head_dim", &shape.head_dim}};
-  for (const auto& [key, field] : ints) {
-    if (!absl::SimpleAtoi(meta(key), field)) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "KV dump ", path, ": expected integer metadata '", key, "'"));
-    }
-  }
-  if (!absl::SimpleAtod(meta("rope_theta"), &shape.rope_theta)) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("KV dump ", path, ": expected metadata 'rope_theta'"));
-  }
-  shape.pair_layout = meta("pair_layout") == PairLayoutName(PairLayout::kHalf)
-                          ? PairLayout::kHalf
-                          : PairLayout::kInterleaved;
+  shape.num_layers = static_cast<int>(info.num_layers);
+  shape.num_heads = static_cast<int>(info.num_heads);
+  shape.num_kv_heads = static_cast<int>(info.num_kv_heads);
+  shape.head_dim = static_cast<int>(info.head_dim);
+  shape.rope_theta = info.rope_theta;
+  shape.pair_layout = info.pair_layout;
   CVQ_RETURN_IF_ERROR(ValidateAttentionShape(shape));
   return shape;
 }

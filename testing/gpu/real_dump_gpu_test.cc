@@ -138,6 +138,39 @@ class RealDumpGpuTest : public ::testing::Test {
     return params;
   }
 
+  // The last token's query of the slice: [num_heads, head_dim].
+  static std::vector<float> LastQuery() {
+    const int64_t floats =
+        int64_t{slice_->shape.num_heads} * slice_->shape.head_dim;
+    return std::vector<float>(slice_->queries.end() - floats,
+                              slice_->queries.end());
+  }
+
+  // The CPU compressed cache's decode attention of `query` at the last
+  // position, after appending the whole slice (window kWindow).
+  static std::vector<float> CpuAttention(std::shared_ptr<const Quantizer> key_q,
+                                         std::shared_ptr<const Quantizer> value_q,
+                                         const std::vector<float>& query) {
+    const AttentionShape& shape = slice_->shape;
+    absl::StatusOr<std::shared_ptr<const CompressedCacheCodecs>> codecs =
+        CompressedCacheCodecs::Create(shape, {LayerQuantizers{key_q, value_q}});
+    EXPECT_THAT(codecs.status(), IsOk());
+    if (!codecs.ok()) return {};
+    CompressedKvCacheOptions options;
+    options.window = kWindow;
+    absl::StatusOr<std::unique_ptr<CompressedKvCache>> cpu =
+        CompressedKvCache::Create(*codecs, options);
+    EXPECT_THAT(cpu.status(), IsOk());
+    if (!cpu.ok()) return {};
+    const Shape rows_shape = {kTokens, shape.num_kv_heads, shape.head_dim};
+    EXPECT_THAT((*cpu)->Append(
+                    0, TensorView(slice_->keys.data(), DType::kF32, rows_shape),
+                    TensorView(slice_->values.data(), DType::kF32, rows_shape)),
+                IsOk());
+    EXPECT_EQ((*cpu)->encoded_length(0), kTokens - kWindow);
+    return testing::CpuAttendLast(**cpu, query);
+  }
+
   static std::string KeySpec() {
     return absl::StrCat("commvq_key:num_kv_heads=", slice_->shape.num_kv_heads,
                         ",half_bits=4,stages=4,layout=interleaved");
@@ -207,26 +240,9 @@ TEST_F(RealDumpGpuTest, DecodeAttentionEqualsTheCpuCompressedCache) {
   ASSERT_NE(key_q, nullptr);
   ASSERT_NE(value_q, nullptr);
 
-  // CPU.
-  absl::StatusOr<std::shared_ptr<const CompressedCacheCodecs>> codecs =
-      CompressedCacheCodecs::Create(shape, {LayerQuantizers{key_q, value_q}});
-  ASSERT_THAT(codecs.status(), IsOk());
-  CompressedKvCacheOptions cpu_options;
-  cpu_options.window = kWindow;
-  absl::StatusOr<std::unique_ptr<CompressedKvCache>> cpu =
-      CompressedKvCache::Create(*codecs, cpu_options);
-  ASSERT_THAT(cpu.status(), IsOk());
-  const Shape rows_shape = {kTokens, shape.num_kv_heads, shape.head_dim};
-  ASSERT_THAT((*cpu)->Append(
-                  0, TensorView(slice_->keys.data(), DType::kF32, rows_shape),
-                  TensorView(slice_->values.data(), DType::kF32, rows_shape)),
-              IsOk());
   const int64_t encoded = kTokens - kWindow;
-  ASSERT_EQ((*cpu)->encoded_length(0), encoded);
-  const int64_t query_floats = int64_t{shape.num_heads} * shape.head_dim;
-  const std::vector<float> query(slice_->queries.end() - query_floats,
-                                 slice_->queries.end());
-  const std::vector<float> expected = testing::CpuAttendLast(**cpu, query);
+  const std::vector<float> query = LastQuery();
+  const std::vector<float> expected = CpuAttention(key_q, value_q, query);
 
   // The same codes for the GPU.
   const KeyQuantizerParams key_params = KeyParamsOf(*key_q);
@@ -281,6 +297,40 @@ TEST_F(RealDumpGpuTest, DecodeAttentionEqualsTheCpuCompressedCache) {
                                  kWindow, dim),
               IsOk());
   testing::ExpectClose(testing::GpuAttend(**gpu, query), expected, 1e-3f);
+}
+
+// The whole GPU path on real data: raw keys and values appended, keys
+// encoded by the GPU structured search and values by the GPU search encoder
+// (the quantizer's encoder=search), against the CPU compressed cache. The
+// value search may settle a near tie differently (float sums in another
+// order), hence a tolerance above the shared-codes test's.
+TEST_F(RealDumpGpuTest, EncodingOnTheGpuGivesTheCpuCacheAttention) {
+  const AttentionShape& shape = slice_->shape;
+  const int64_t dim = int64_t{shape.num_kv_heads} * shape.head_dim;
+  std::shared_ptr<const Quantizer> key_q = Train(KeySpec(), slice_->keys);
+  std::shared_ptr<const Quantizer> value_q =
+      Train(CommvqValueSpec(shape.num_kv_heads, 2, "search"), slice_->values);
+  ASSERT_NE(key_q, nullptr);
+  ASSERT_NE(value_q, nullptr);
+  const std::vector<float> query = LastQuery();
+  const std::vector<float> expected = CpuAttention(key_q, value_q, query);
+
+  CudaLayerCacheOptions options;
+  options.capacity = kTokens;
+  options.window = kWindow;
+  options.max_append = 64;
+  options.page_tokens = 64;
+  absl::StatusOr<std::unique_ptr<CudaLayerCache>> gpu = CudaLayerCache::Create(
+      shape, KeyParamsOf(*key_q), *CommvqValueParams(*value_q), options,
+      *CommvqValueSearchOptions(*value_q));
+  ASSERT_THAT(gpu.status(), IsOk());
+  for (int64_t t = 0; t < kTokens; t += 64) {
+    ASSERT_THAT(testing::GpuAppend(**gpu, slice_->keys, slice_->values, t, 64,
+                                   dim),
+                IsOk());
+  }
+  ASSERT_EQ((*gpu)->encoded_length(), kTokens - kWindow);
+  testing::ExpectClose(testing::GpuAttend(**gpu, query), expected, 2e-2f);
 }
 
 }  // namespace
