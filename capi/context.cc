@@ -26,7 +26,7 @@ absl::Status UseCuda(const cvq_context_options& options,
   }
   CVQ_ASSIGN_OR_RETURN(context->cuda_provider, commvq::LoadCudaProvider());
   char message[1024] = {0};
-  if (context->cuda_provider->select_device(options.device_id, message,
+  if (context->cuda_provider->check_device(options.device_id, message,
                                             sizeof(message)) != 0) {
     return absl::UnavailableError(
         absl::StrCat("backend \"cuda\" is not available: ", message));

@@ -309,7 +309,14 @@ absl::Status CudaLayerCache::Append(const float* keys, const float* values,
   length_ += num_tokens;
   const int64_t in_window = length_ - encoded_;
   if (in_window > options_.window) {
-    CVQ_RETURN_IF_ERROR(EncodeOldest(in_window - options_.window, stream));
+    const absl::Status status =
+        EncodeOldest(in_window - options_.window, stream);
+    if (!status.ok()) {
+      // The new tokens are not kept: the window stays within its ring
+      // (encoded_ moves only when encoding succeeded).
+      length_ -= num_tokens;
+      return status;
+    }
   }
   return absl::OkStatus();
 }

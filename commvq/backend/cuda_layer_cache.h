@@ -134,7 +134,7 @@ class CudaLayerCache {
   // or the search with `search` options).
   // keys, values: device [num_tokens, num_kv_heads, head_dim] f32, keys
   // pre-RoPE. InvalidArgument unless 1 <= num_tokens <= max_append and
-  // length() + num_tokens <= capacity.
+  // length() + num_tokens <= capacity. On an error nothing is appended.
   absl::Status Append(const float* keys, const float* values,
                       int64_t num_tokens, void* stream);
 

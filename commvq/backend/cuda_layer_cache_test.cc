@@ -242,8 +242,9 @@ INSTANTIATE_TEST_SUITE_P(
                    256}));
 
 // The whole GPU path (encoding included) against the CPU compressed cache
-// built from the same quantizers, over appends of varying sizes. Codes may
-// differ only where GPU and CPU round near-ties differently.
+// built from the same quantizers, over appends of varying sizes and
+// truncations. Codes may differ only where GPU and CPU round near-ties
+// differently.
 TEST(CudaLayerCacheEndToEndTest, DecodeStepsMatchTheCpuCompressedCache) {
   CVQ_SKIP_WITHOUT_GPU();
   const AttentionShape shape = Shape(2, 2, 64, PairLayout::kInterleaved);
@@ -296,6 +297,16 @@ TEST(CudaLayerCacheEndToEndTest, DecodeStepsMatchTheCpuCompressedCache) {
     SCOPED_TRACE(::testing::Message()
                  << "step " << step << ", length " << length);
     ExpectClose(GpuAttend(**gpu, query), expected, 1e-2f);
+    if (step % 5 == 4 && step < 30) {
+      // Roll back 1..12 tokens: within the window or into encoded tokens;
+      // the next appends refill from there on both sides.
+      length -= std::min<int64_t>(length, 1 + rng.UniformInt(12));
+      ASSERT_THAT((*gpu)->Truncate(length), IsOk());
+      ASSERT_THAT((*cpu)->Truncate(length), IsOk());
+      ASSERT_EQ((*gpu)->length(), length);
+      ASSERT_EQ((*gpu)->encoded_length(), (*cpu)->encoded_length(0))
+          << "after truncating to " << length;
+    }
   }
 }
 

@@ -54,16 +54,48 @@ int32_t Guarded(char* message, size_t size, Body body) {
   }
 }
 
-absl::Status SelectDevice(int32_t device_id) {
-  int count = 0;
-  CVQ_RETURN_IF_ERROR(
-      cuda::CudaStatus(cudaGetDeviceCount(&count), "CUDA device count"));
-  if (device_id < 0 || device_id >= count) {
-    return absl::FailedPreconditionError(
-        absl::StrCat("CUDA device ", device_id, " does not exist; expected 0 .. ",
-                     count - 1, " (", count, " visible devices)"));
+// Makes a device current for one provider call and restores the caller's
+// current device afterwards, so the caller's own CUDA work is not moved.
+class DeviceScope {
+ public:
+  DeviceScope() {
+    if (cudaGetDevice(&previous_) != cudaSuccess) previous_ = -1;
   }
-  return cuda::CudaStatus(cudaSetDevice(device_id), "cudaSetDevice");
+  ~DeviceScope() {
+    if (entered_ && previous_ >= 0) cudaSetDevice(previous_);
+  }
+  DeviceScope(const DeviceScope&) = delete;
+  DeviceScope& operator=(const DeviceScope&) = delete;
+
+  // FailedPrecondition naming the device unless it exists.
+  absl::Status Enter(int32_t device_id) {
+    int count = 0;
+    CVQ_RETURN_IF_ERROR(
+        cuda::CudaStatus(cudaGetDeviceCount(&count), "CUDA device count"));
+    if (device_id < 0 || device_id >= count) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "CUDA device ", device_id, " does not exist; expected 0 .. ",
+          count - 1, " (", count, " visible devices)"));
+    }
+    CVQ_RETURN_IF_ERROR(
+        cuda::CudaStatus(cudaSetDevice(device_id), "cudaSetDevice"));
+    entered_ = true;
+    return absl::OkStatus();
+  }
+
+ private:
+  int previous_ = -1;
+  bool entered_ = false;
+};
+
+// InvalidArgument unless n is in [0, limit].
+absl::Status CheckCount(const char* what, int64_t n, int64_t limit) {
+  if (n < 0 || n > limit) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "CUDA provider: value params ", what, " ", n, "; expected 0 .. ",
+        limit));
+  }
+  return absl::OkStatus();
 }
 
 absl::StatusOr<KeyQuantizerParams> KeyParamsOf(
@@ -96,7 +128,21 @@ std::vector<float> Copy(const float* data, int64_t n) {
   return data == nullptr ? std::vector<float>() : std::vector<float>(data, data + n);
 }
 
-ValueQuantizerParams ValueParamsOf(const commvq_cuda_value_params& p) {
+absl::StatusOr<ValueQuantizerParams> ValueParamsOf(
+    const commvq_cuda_value_params& p) {
+  // Sizes before any copy (a wild size would throw from std::vector).
+  constexpr int64_t kMaxSide = int64_t{1} << 20;
+  CVQ_RETURN_IF_ERROR(CheckCount("dim", p.dim, kMaxSide));
+  CVQ_RETURN_IF_ERROR(CheckCount("num_code_bits", p.num_code_bits, kMaxSide));
+  CVQ_RETURN_IF_ERROR(CheckCount("hidden", p.hidden, kMaxSide));
+  if (p.codebook == nullptr || p.channel_scale == nullptr ||
+      (p.hidden > 0 && (p.ln_gamma == nullptr || p.ln_beta == nullptr ||
+                        p.w1 == nullptr || p.b1 == nullptr ||
+                        p.w2 == nullptr || p.b2 == nullptr))) {
+    return absl::InvalidArgumentError(
+        "CUDA provider: value params without codebook, channel scale or "
+        "(hidden > 0) encoder weights");
+  }
   ValueQuantizerParams params;
   params.dim = p.dim;
   params.num_kv_heads = p.num_kv_heads;
@@ -133,7 +179,8 @@ absl::Status Create(const commvq_cuda_cache_config* config,
         "CUDA provider: cache_create needs a config of the provider's ABI "
         "with keys and values, and an output pointer");
   }
-  CVQ_RETURN_IF_ERROR(SelectDevice(config->device_id));
+  DeviceScope device;
+  CVQ_RETURN_IF_ERROR(device.Enter(config->device_id));
   AttentionShape shape;
   shape.num_layers = config->num_layers;
   shape.num_heads = config->num_heads;
@@ -164,9 +211,12 @@ absl::Status Create(const commvq_cuda_cache_config* config,
     };
     absl::StatusOr<KeyQuantizerParams> keys = KeyParamsOf(config->keys[layer]);
     if (!keys.ok()) return in_layer(keys.status());
-    auto layer_cache = CudaLayerCache::Create(
-        shape, *keys, ValueParamsOf(config->values[layer]), options,
-        SearchOptionsOf(config->values[layer]));
+    absl::StatusOr<ValueQuantizerParams> values =
+        ValueParamsOf(config->values[layer]);
+    if (!values.ok()) return in_layer(values.status());
+    auto layer_cache =
+        CudaLayerCache::Create(shape, *keys, *values, options,
+                               SearchOptionsOf(config->values[layer]));
     if (!layer_cache.ok()) return in_layer(layer_cache.status());
     cache->layers.push_back(*std::move(layer_cache));
   }
@@ -189,7 +239,8 @@ absl::Status CheckLayer(const commvq_cuda_cache* cache, int32_t layer) {
 absl::Status Append(commvq_cuda_cache* cache, int32_t layer, const float* keys,
                     const float* values, int64_t num_tokens) {
   CVQ_RETURN_IF_ERROR(CheckLayer(cache, layer));
-  CVQ_RETURN_IF_ERROR(SelectDevice(cache->device_id));
+  DeviceScope device;
+  CVQ_RETURN_IF_ERROR(device.Enter(cache->device_id));
   CudaLayerCache& layer_cache = *cache->layers[layer];
   if (num_tokens < 0 ||
       layer_cache.length() + num_tokens > layer_cache.capacity()) {
@@ -202,11 +253,16 @@ absl::Status Append(commvq_cuda_cache* cache, int32_t layer, const float* keys,
   // One Append call per max_append tokens: the window ring and the encoder
   // workspace are sized for that many.
   const int64_t row = int64_t{layer_cache.num_kv_heads()} * layer_cache.head_dim();
+  // A failure part-way drops the chunks already appended: all or nothing.
+  const int64_t start = layer_cache.length();
   for (int64_t done = 0; done < num_tokens;) {
     const int64_t n = std::min(cache->max_append, num_tokens - done);
-    CVQ_RETURN_IF_ERROR(layer_cache.Append(keys + done * row,
-                                           values + done * row, n,
-                                           cache->stream));
+    const absl::Status status = layer_cache.Append(
+        keys + done * row, values + done * row, n, cache->stream);
+    if (!status.ok()) {
+      layer_cache.Truncate(start).IgnoreError();  // only lowers counts
+      return status;
+    }
     done += n;
   }
   return absl::OkStatus();
@@ -219,9 +275,11 @@ namespace {
 
 using commvq::Guarded;
 
-int32_t SelectDeviceEntry(int32_t device_id, char* message, size_t size) {
-  return Guarded(message, size,
-                 [&] { return commvq::SelectDevice(device_id); });
+int32_t CheckDeviceEntry(int32_t device_id, char* message, size_t size) {
+  return Guarded(message, size, [&] {
+    commvq::DeviceScope device;
+    return device.Enter(device_id);
+  });
 }
 
 int32_t CreateEntry(const commvq_cuda_cache_config* config,
@@ -232,7 +290,8 @@ int32_t CreateEntry(const commvq_cuda_cache_config* config,
 void DestroyEntry(commvq_cuda_cache* cache) {
   if (cache != nullptr) {
     // Device memory is freed on the cache's device.
-    cudaSetDevice(cache->device_id);
+    commvq::DeviceScope device;
+    device.Enter(cache->device_id).IgnoreError();
     delete cache;
   }
 }
@@ -250,7 +309,8 @@ int32_t AttendEntry(commvq_cuda_cache* cache, int32_t layer,
                     size_t size) {
   return Guarded(message, size, [&]() -> absl::Status {
     CVQ_RETURN_IF_ERROR(commvq::CheckLayer(cache, layer));
-    CVQ_RETURN_IF_ERROR(commvq::SelectDevice(cache->device_id));
+    commvq::DeviceScope device;
+    CVQ_RETURN_IF_ERROR(device.Enter(cache->device_id));
     return cache->layers[layer]->Attend(query, out, cache->stream);
   });
 }
@@ -293,6 +353,9 @@ int32_t SynchronizeEntry(commvq_cuda_cache* cache, char* message,
                          size_t size) {
   return Guarded(message, size, [&]() -> absl::Status {
     CVQ_RETURN_IF_ERROR(commvq::CheckLayer(cache, 0));
+    // A null stream is the default stream of the current device.
+    commvq::DeviceScope device;
+    CVQ_RETURN_IF_ERROR(device.Enter(cache->device_id));
     return commvq::cuda::CudaStatus(
         cudaStreamSynchronize(static_cast<cudaStream_t>(cache->stream)),
         "stream synchronize");
@@ -302,7 +365,7 @@ int32_t SynchronizeEntry(commvq_cuda_cache* cache, char* message,
 constexpr commvq_cuda_provider kProvider = {
     sizeof(commvq_cuda_provider),
     COMMVQ_CUDA_PROVIDER_ABI,
-    SelectDeviceEntry,
+    CheckDeviceEntry,
     CreateEntry,
     DestroyEntry,
     AppendEntry,

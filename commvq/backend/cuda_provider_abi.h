@@ -101,10 +101,11 @@ typedef struct commvq_cuda_cache commvq_cuda_cache;
 typedef struct commvq_cuda_provider {
   uint32_t struct_size; /* sizeof(commvq_cuda_provider) */
   uint32_t abi_version; /* COMMVQ_CUDA_PROVIDER_ABI */
-  /* Makes `device_id` current for the calling thread after checking that it
-   * exists (FAILED_PRECONDITION with the driver's message otherwise). */
-  int32_t (*select_device)(int32_t device_id, char* message,
-                           size_t message_size);
+  /* Checks that `device_id` exists and can be used (FAILED_PRECONDITION
+   * with the driver's message otherwise). No function of the table leaves
+   * the calling thread's current device changed. */
+  int32_t (*check_device)(int32_t device_id, char* message,
+                          size_t message_size);
   int32_t (*cache_create)(const commvq_cuda_cache_config* config,
                           commvq_cuda_cache** out, char* message,
                           size_t message_size);

@@ -26,8 +26,8 @@ TEST(CudaProviderLoaderTest, LoadsAProviderOfThisAbi) {
   ASSERT_THAT(provider.status(), IsOk());
   EXPECT_EQ((*provider)->abi_version, COMMVQ_CUDA_PROVIDER_ABI);
   char message[128] = {0};
-  EXPECT_EQ((*provider)->select_device(0, message, sizeof(message)), 0);
-  EXPECT_NE((*provider)->select_device(3, message, sizeof(message)), 0);
+  EXPECT_EQ((*provider)->check_device(0, message, sizeof(message)), 0);
+  EXPECT_NE((*provider)->check_device(3, message, sizeof(message)), 0);
   EXPECT_THAT(message, HasSubstr("device 3 does not exist"));
 }
 

@@ -49,7 +49,7 @@ TEST_F(CudaProviderTest, RefusesBadArgumentsBeforeTouchingTheDevice) {
   EXPECT_EQ(provider_.cache_length(nullptr, 0), -1);
   // Without a device the driver's error comes back as a message.
   message_[0] = '\0';
-  EXPECT_NE(provider_.select_device(-1, message_, sizeof(message_)), 0);
+  EXPECT_NE(provider_.check_device(-1, message_, sizeof(message_)), 0);
   EXPECT_NE(message_[0], '\0');
   // A message longer than the buffer is cut, still terminated.
   char tiny[4] = {'x', 'x', 'x', 'x'};

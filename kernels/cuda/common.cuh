@@ -49,18 +49,19 @@ __device__ __forceinline__ T BlockSum(T value, T* shared) {
 
 // One value row prescaled to a unit vector, as the quantizer's
 // PrescaleToUnit: out = (x / channel_scale) / ||x / channel_scale|| (zero
-// for a zero row); returns the norm. Threads of the block stride over dim;
-// `scratch`: >= 32 floats.
+// for a zero row); returns the norm, summed in double as on the CPU (so
+// tiny and huge rows neither underflow to 0 nor overflow). Threads of the
+// block stride over dim; `scratch`: >= 32 doubles.
 __device__ __forceinline__ float UnitRow(const float* x,
                                          const float* channel_scale, int dim,
-                                         float* out, float* scratch) {
-  float squares = 0.0f;
+                                         float* out, double* scratch) {
+  double squares = 0.0;
   for (int c = threadIdx.x; c < dim; c += blockDim.x) {
     const float scaled = x[c] / channel_scale[c];
     out[c] = scaled;
-    squares += scaled * scaled;
+    squares += static_cast<double>(scaled) * scaled;
   }
-  const float norm = sqrtf(BlockSum(squares, scratch));
+  const float norm = static_cast<float>(sqrt(BlockSum(squares, scratch)));
   for (int c = threadIdx.x; c < dim; c += blockDim.x) {
     out[c] = norm > 0.0f ? out[c] / norm : 0.0f;
   }

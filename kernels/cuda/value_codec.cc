@@ -1,6 +1,7 @@
 #include "kernels/cuda/value_codec.h"
 
 #include <cublas_v2.h>
+#include <cuda_runtime.h>
 
 #include <limits>
 #include <string>
@@ -33,7 +34,7 @@ absl::Status CheckSize(const char* field, const std::vector<float>& v,
 
 // Offsets of Encode's scratch arrays. `normed` holds the mlp's LayerNorm
 // output or the search's unit rows; logits are the mlp's, dots and relaxed
-// (h0 = C W u and y = R u) the search's.
+// (h0 = C W u; y = R u, then h0 - G [y > 1/2]) the search's.
 struct EncodeLayout {
   int64_t normed, prescale, hidden, logits, dots, relaxed, bits, decoded, total;
 };
@@ -66,6 +67,21 @@ absl::Status TimesTransposed(const CublasHandle& cublas, const float* matrix,
   return CublasStatus(
       cublasSgemm(static_cast<cublasHandle_t>(cublas.get()), CUBLAS_OP_T,
                   CUBLAS_OP_N, m, n, k, &one, matrix, k, in, k, &zero, out, m),
+      what);
+}
+
+// out [n, m] -= in [n, m] . G for a symmetric G [m, m], all row-major
+// (column-major: out^T -= G . in^T).
+absl::Status SubtractTimesSymmetric(const CublasHandle& cublas,
+                                    const float* symmetric, int m,
+                                    const float* in, int n, float* out,
+                                    const char* what) {
+  const float minus_one = -1.0f;
+  const float one = 1.0f;
+  return CublasStatus(
+      cublasSgemm(static_cast<cublasHandle_t>(cublas.get()), CUBLAS_OP_N,
+                  CUBLAS_OP_N, m, n, m, &minus_one, symmetric, m, in, m, &one,
+                  out, m),
       what);
 }
 
@@ -190,6 +206,19 @@ absl::Status CudaValueCodec::UploadSearchTables(
       ValueSearchEncoder::RestartStart(r, nc, &starts[(r - 1) * nc]);
     }
     CVQ_ASSIGN_OR_RETURN(restart_bits_, Upload(absl::MakeConstSpan(starts)));
+    // G s_r of each fixed start, so no token recomputes it.
+    std::vector<float> starts_gram(restarts_ * nc);
+    for (int r = 0; r < restarts_; ++r) {
+      for (int64_t k = 0; k < nc; ++k) {
+        double sum = 0.0;
+        for (int64_t i = 0; i < nc; ++i) {
+          if (starts[r * nc + i]) sum += tables.gram[i * nc + k];
+        }
+        starts_gram[r * nc + k] = static_cast<float>(sum);
+      }
+    }
+    CVQ_RETURN_IF_ERROR(
+        upload(starts_gram.data(), restarts_ * nc, &restart_gram_));
   }
   return absl::OkStatus();
 }
@@ -296,10 +325,23 @@ absl::Status CudaValueCodec::EncodeSearch(const float* values, int n,
                                       "value search dots GEMM"));
   const bool has_relaxed = relaxed_.data() != nullptr;
   if (has_relaxed) {
-    // y = (G + eps I)^-1 C W u: the least-squares start.
+    // y = (G + eps I)^-1 C W u: the least-squares start s0 = [y > 1/2]
+    // (into `bits`), then h of that start, h0 - G s0, over `relaxed`.
     CVQ_RETURN_IF_ERROR(TimesTransposed(cublas, relaxed_.as<float>(), nc, d,
                                         scratch.normed, n, scratch.relaxed,
                                         "value search relaxed start GEMM"));
+    CVQ_RETURN_IF_ERROR(
+        CudaStatus(LaunchThresholdBits(scratch.relaxed, int64_t{n} * nc,
+                                       scratch.bits, stream),
+                   "relaxed start threshold launch"));
+    CVQ_RETURN_IF_ERROR(CudaStatus(
+        cudaMemcpyAsync(scratch.relaxed, scratch.dots,
+                        sizeof(float) * n * nc, cudaMemcpyDeviceToDevice,
+                        static_cast<cudaStream_t>(stream)),
+        "start dots copy"));
+    CVQ_RETURN_IF_ERROR(SubtractTimesSymmetric(
+        cublas, gram_.as<float>(), nc, scratch.bits, n, scratch.relaxed,
+        "value search start GEMM"));
   }
   DeviceSearchTables tables;
   tables.dim = d;
@@ -311,6 +353,7 @@ absl::Status CudaValueCodec::EncodeSearch(const float* values, int n,
   tables.gram = gram_.as<float>();
   tables.pair_gram = pair_gram_.as<float>();
   tables.restart_bits = restart_bits_.as<uint8_t>();
+  tables.restart_gram = restart_gram_.as<float>();
   return CudaStatus(
       LaunchValueSearch(tables, scratch.normed, scratch.prescale, scratch.dots,
                         has_relaxed ? scratch.relaxed : nullptr, n, words,

@@ -54,7 +54,7 @@ class CudaValueCodec {
     for (const DeviceMemory* m :
          {&codebook_, &channel_scale_, &gamma_, &beta_, &w1_, &b1_, &w2_, &b2_,
           &weighted_, &weights_, &gram_, &pair_gram_, &relaxed_,
-          &restart_bits_}) {
+          &restart_bits_, &restart_gram_}) {
       total += m->bytes();
     }
     return total;
@@ -98,7 +98,8 @@ class CudaValueCodec {
   // blocks of G and the restarts' starting bits.
   int sweeps_ = 0;
   int restarts_ = 0;
-  DeviceMemory weighted_, weights_, gram_, pair_gram_, relaxed_, restart_bits_;
+  DeviceMemory weighted_, weights_, gram_, pair_gram_, relaxed_, restart_bits_,
+      restart_gram_;
 };
 
 }  // namespace cuda

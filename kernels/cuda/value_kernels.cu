@@ -16,10 +16,11 @@ __global__ void ValuePrepareKernel(const float* values,
                                    const float* gamma, const float* beta,
                                    int dim, float* normed, float* prescale) {
   __shared__ float scratch[32];
+  __shared__ double norm_scratch[32];
   const int64_t row = blockIdx.x;
   float* out = normed + row * dim;
   const float norm =
-      UnitRow(values + row * dim, channel_scale, dim, out, scratch);
+      UnitRow(values + row * dim, channel_scale, dim, out, norm_scratch);
   float sum = 0.0f;
   for (int c = threadIdx.x; c < dim; c += blockDim.x) sum += out[c];
   const float mean = BlockSum(sum, scratch) / dim;

@@ -71,7 +71,9 @@ enum class ValueAccumulateForm {
   // f32 select-and-add per (head, bit, token): exact f32 sums.
   kCudaCores,
   // WMMA on the 0/1 bit matrix: the weights are rounded to f16 (relative
-  // error 2^-11 each, values below 6e-8 flush towards 0), sums in f32.
+  // error 2^-11 each, values below 6e-8 flush towards 0, and a weight above
+  // 65504 — a factor that large needs a degenerate codebook — would become
+  // inf), sums in f32.
   kTensorCores,
 };
 

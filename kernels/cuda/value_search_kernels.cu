@@ -12,8 +12,6 @@ constexpr int kUnitThreads = 256;
 // Threads of a token's block: groups scored at once, and the width of the
 // row updates.
 constexpr int kSearchThreads = 256;
-// Dynamic shared memory a kernel may use without opting in.
-constexpr int kDefaultSharedBytes = 48 * 1024;
 
 // kValueCategoryBits of value_codebook.h: bit 0 and bit 1 of category k.
 __constant__ uint8_t kFirstBit[4] = {1, 0, 1, 0};
@@ -21,7 +19,7 @@ __constant__ uint8_t kSecondBit[4] = {0, 1, 1, 0};
 
 __global__ void ValueUnitKernel(const float* values, const float* channel_scale,
                                 int dim, float* units, float* prescale) {
-  __shared__ float scratch[32];
+  __shared__ double scratch[32];
   const int64_t row = blockIdx.x;
   const float norm = UnitRow(values + row * dim, channel_scale, dim,
                              units + row * dim, scratch);
@@ -133,9 +131,15 @@ __device__ void Descend(const DeviceSearchTables& t, float* h, uint8_t* s,
   }
 }
 
+__global__ void ThresholdBitsKernel(const float* relaxed, int64_t count,
+                                    float* bits) {
+  const int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x;
+  if (i < count) bits[i] = relaxed[i] > 0.5f ? 1.0f : 0.0f;
+}
+
 __global__ void ValueSearchKernel(DeviceSearchTables t, const float* units,
                                   const float* prescale, const float* dots,
-                                  const float* relaxed, int words_per_token,
+                                  const float* start_dots, int words_per_token,
                                   uint32_t* words, float* bits) {
   extern __shared__ float search_shared[];
   __shared__ int first_change[3];
@@ -160,24 +164,21 @@ __global__ void ValueSearchKernel(DeviceSearchTables t, const float* units,
   const float* h0 = dots + token * nc;
   double best_objective = 0.0;
   for (int restart = 0; restart <= t.restarts; ++restart) {
+    // The start s and h = C W (u - s C) = h0 - G s, computed outside: G s
+    // of the relaxed start by one GEMM over all tokens (start_dots), of a
+    // restart's fixed start once at Create (restart_gram).
     for (int i = threadIdx.x; i < nc; i += blockDim.x) {
-      uint8_t start = 0;
       if (restart > 0) {
-        start = t.restart_bits[static_cast<int64_t>(restart - 1) * nc + i];
-      } else if (relaxed != nullptr) {
-        start = relaxed[token * nc + i] > 0.5f ? 1 : 0;
+        const int64_t at = static_cast<int64_t>(restart - 1) * nc + i;
+        s[i] = t.restart_bits[at];
+        h[i] = h0[i] - t.restart_gram[at];
+      } else if (start_dots != nullptr) {
+        s[i] = token_bits[i] > 0.5f ? 1 : 0;
+        h[i] = start_dots[token * nc + i];
+      } else {
+        s[i] = 0;
+        h[i] = h0[i];
       }
-      s[i] = start;
-    }
-    __syncthreads();
-    // h = C W (u - s C) = h0 - G s; G is symmetric, so thread k reads
-    // column k of the rows of the set bits (coalesced).
-    for (int k = threadIdx.x; k < nc; k += blockDim.x) {
-      float acc = h0[k];
-      for (int i = 0; i < nc; ++i) {
-        if (s[i]) acc -= t.gram[static_cast<int64_t>(i) * nc + k];
-      }
-      h[k] = acc;
     }
     __syncthreads();
     Descend(t, h, s, first_change);
@@ -240,28 +241,36 @@ int ValueSearchSharedLimit(int64_t* bytes) {
   return 0;
 }
 
+int LaunchThresholdBits(const float* relaxed, int64_t count, float* bits,
+                        void* stream) {
+  if (count == 0) return 0;
+  ThresholdBitsKernel<<<static_cast<unsigned>(CeilDiv(count, 256)), 256, 0,
+                        AsStream(stream)>>>(relaxed, count, bits);
+  return LaunchError();
+}
+
 int LaunchValueSearch(const DeviceSearchTables& tables, const float* units,
                       const float* prescale, const float* dots,
-                      const float* relaxed, int64_t num_tokens, uint32_t* words,
-                      float* bits, void* stream) {
+                      const float* start_dots, int64_t num_tokens,
+                      uint32_t* words, float* bits, void* stream) {
   if (num_tokens == 0) return 0;
   const int64_t shared_bytes = ValueSearchSharedBytes(tables.num_code_bits);
   if (shared_bytes > 0x7fffffff) {
     return static_cast<int>(cudaErrorInvalidValue);
   }
-  if (shared_bytes > kDefaultSharedBytes) {
-    // Larger codes opt in to more shared memory (up to the device's limit;
-    // beyond it the launch fails).
-    const cudaError_t opted = cudaFuncSetAttribute(
-        ValueSearchKernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
-        static_cast<int>(shared_bytes));
-    if (opted != cudaSuccess) return static_cast<int>(opted);
-  }
+  // Always opt in: the 48 KiB a block gets without it also covers the
+  // kernel's static shared memory, so a threshold on the dynamic part alone
+  // would be wrong near the limit (the call is cheap).
+  const cudaError_t opted = cudaFuncSetAttribute(
+      ValueSearchKernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
+      static_cast<int>(shared_bytes));
+  if (opted != cudaSuccess) return static_cast<int>(opted);
   const int words_per_token =
       static_cast<int>(ValueCodeWords(tables.num_code_bits));
   ValueSearchKernel<<<static_cast<unsigned>(num_tokens), kSearchThreads,
                       static_cast<size_t>(shared_bytes), AsStream(stream)>>>(
-      tables, units, prescale, dots, relaxed, words_per_token, words, bits);
+      tables, units, prescale, dots, start_dots, words_per_token, words,
+      bits);
   return LaunchError();
 }
 

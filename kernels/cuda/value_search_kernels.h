@@ -37,6 +37,8 @@ struct DeviceSearchTables {
   const float* pair_gram = nullptr;
   // Starting bits of restarts 1..restarts: [restarts, Nc] 0/1 bytes.
   const uint8_t* restart_bits = nullptr;
+  // G s of each of those starts: [restarts, Nc].
+  const float* restart_gram = nullptr;
 };
 
 // Dynamic shared memory of LaunchValueSearch's blocks: h (f32) and the
@@ -49,21 +51,28 @@ inline int64_t ValueSearchSharedBytes(int64_t num_code_bits) {
 // the current device.
 int ValueSearchSharedLimit(int64_t* bytes);
 
+// bits[i] = relaxed[i] > 1/2 (1 or 0), i < count: the relaxed start.
+int LaunchThresholdBits(const float* relaxed, int64_t count, float* bits,
+                        void* stream);
+
 // The ICM search of every token, one thread block per token; the result
 // depends only on the token's inputs, as on the CPU.
-// units:   [num_tokens, dim] (LaunchValueUnit).
-// prescale: [num_tokens]; a token with 0 gets all-zero bits.
-// dots:    [num_tokens, Nc] h0 = C W u.
-// relaxed: [num_tokens, Nc] y = (G + eps I)^-1 C W u, the first start is
-//          [y > 1/2]; or null to start from zeros.
-// words:   [num_tokens, ValueCodeWords(Nc)] (written, padding 0).
-// bits:    [num_tokens, Nc] f32 0/1 (written), for the decode GEMM.
+// units:      [num_tokens, dim] (LaunchValueUnit).
+// prescale:   [num_tokens]; a token with 0 gets all-zero bits.
+// dots:       [num_tokens, Nc] h0 = C W u.
+// start_dots: [num_tokens, Nc] h0 - G s0 for the first start s0, which
+//             `bits` holds on entry (0/1, LaunchThresholdBits of the relaxed
+//             solution); or null to start from zeros (h = h0).
+// words:      [num_tokens, ValueCodeWords(Nc)] (written, padding 0).
+// bits:       [num_tokens, Nc] f32 0/1: the first start (read, when
+//             start_dots is given), then the result (written), for the
+//             decode GEMM.
 // Fails (launch error) where the device has less shared memory per block
 // than ValueSearchSharedBytes.
 int LaunchValueSearch(const DeviceSearchTables& tables, const float* units,
                       const float* prescale, const float* dots,
-                      const float* relaxed, int64_t num_tokens, uint32_t* words,
-                      float* bits, void* stream);
+                      const float* start_dots, int64_t num_tokens,
+                      uint32_t* words, float* bits, void* stream);
 
 }  // namespace cuda
 }  // namespace commvq

@@ -29,7 +29,9 @@
 #include "commvq/registry/registry.h"
 #include "gtest/gtest.h"
 #include "kernels/cuda/device_memory.h"
+#include "kernels/cuda/cublas_handle.h"
 #include "kernels/cuda/key_encoder.h"
+#include "kernels/cuda/value_codec.h"
 #include "testing/gpu/cache_test_util.h"
 #include "testing/gpu/cuda_test_util.h"
 
@@ -331,6 +333,67 @@ TEST_F(RealDumpGpuTest, EncodingOnTheGpuGivesTheCpuCacheAttention) {
   }
   ASSERT_EQ((*gpu)->encoded_length(), kTokens - kWindow);
   testing::ExpectClose(testing::GpuAttend(**gpu, query), expected, 2e-2f);
+}
+
+// The GPU value search on real values finds the CPU quantizer's codes
+// (encoder=search, its own options) except where float sums in another order
+// flip a near tie, and the same factors where the codes agree.
+TEST_F(RealDumpGpuTest, ValueSearchFindsTheCpuQuantizersCodes) {
+  const AttentionShape& shape = slice_->shape;
+  const int64_t dim = int64_t{shape.num_kv_heads} * shape.head_dim;
+  std::shared_ptr<const Quantizer> value_q =
+      Train(CommvqValueSpec(shape.num_kv_heads, 2, "search"), slice_->values);
+  ASSERT_NE(value_q, nullptr);
+  const CodeLayout& layout = value_q->layout();
+  std::vector<uint8_t> codes(kTokens * layout.code_bytes),
+      side(kTokens * layout.side_bytes);
+  ASSERT_THAT(value_q->Encode(
+                  TensorView(slice_->values.data(), DType::kF32, {kTokens, dim}),
+                  MutableTensorView(codes.data(), DType::kU8,
+                                    {kTokens, layout.code_bytes}),
+                  MutableTensorView(side.data(), DType::kU8,
+                                    {kTokens, layout.side_bytes})),
+              IsOk());
+
+  const ValueQuantizerParams& params = *CommvqValueParams(*value_q);
+  absl::StatusOr<cuda::CudaValueCodec> codec = cuda::CudaValueCodec::Create(
+      params, *CommvqValueSearchOptions(*value_q));
+  ASSERT_THAT(codec.status(), IsOk());
+  absl::StatusOr<cuda::CublasHandle> cublas = cuda::CublasHandle::Create();
+  ASSERT_THAT(cublas.status(), IsOk());
+  const int64_t words_per_token = cuda::ValueCodeWords(params.num_code_bits);
+  auto input = cuda::Upload(absl::MakeConstSpan(slice_->values));
+  auto workspace = cuda::DeviceMemory::Allocate(
+      cuda::CudaValueCodec::WorkspaceBytes(params, kTokens));
+  auto words = cuda::DeviceMemory::Allocate(kTokens * words_per_token * 4);
+  auto factors = cuda::DeviceMemory::Allocate(kTokens * 4);
+  for (const auto* m : {&input, &workspace, &words, &factors}) {
+    ASSERT_THAT(m->status(), IsOk());
+  }
+  ASSERT_THAT(codec->Encode(input->as<float>(), kTokens, kTokens,
+                            workspace->data(), words->as<uint32_t>(),
+                            factors->as<float>(), *cublas, nullptr),
+              IsOk());
+  auto gpu_words = cuda::Download<uint32_t>(words->data(),
+                                            kTokens * words_per_token);
+  auto gpu_factors = cuda::Download<float>(factors->data(), kTokens);
+  ASSERT_THAT(gpu_words.status(), IsOk());
+  ASSERT_THAT(gpu_factors.status(), IsOk());
+  int64_t same = 0;
+  for (int64_t t = 0; t < kTokens; ++t) {
+    // Little-endian words hold the packed bytes in order.
+    const bool equal =
+        std::memcmp(&(*gpu_words)[t * words_per_token],
+                    &codes[t * layout.code_bytes], layout.code_bytes) == 0;
+    if (!equal) continue;
+    ++same;
+    float factor;
+    std::memcpy(&factor, &side[t * layout.side_bytes], 4);
+    EXPECT_NEAR((*gpu_factors)[t], factor, 1e-4f * std::fabs(factor))
+        << "token " << t;
+  }
+  EXPECT_GE(same, kTokens * 98 / 100)
+      << same << " of " << kTokens << " tokens have the CPU's codes";
 }
 
 }  // namespace

@@ -33,7 +33,7 @@ static int32_t fail(int32_t code, char* message, size_t size,
   return code;
 }
 
-static int32_t select_device(int32_t device_id, char* message, size_t size) {
+static int32_t check_device(int32_t device_id, char* message, size_t size) {
   char text[64];
   if (device_id == 0) return 0;
   snprintf(text, sizeof(text), "device %d does not exist", (int)device_id);
@@ -141,7 +141,7 @@ static int32_t cache_synchronize(commvq_cuda_cache* cache, char* message,
 
 static const commvq_cuda_provider kProvider = {
     sizeof(commvq_cuda_provider), COMMVQ_CUDA_PROVIDER_ABI,
-    select_device,                cache_create,
+    check_device,                cache_create,
     cache_destroy,                cache_append,
     cache_attend,                 cache_truncate,
     cache_length,                 cache_memory,
