@@ -11,6 +11,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "commvq/backend/cuda_rope_table.h"
+#include "commvq/base/bit_packing.h"
 #include "commvq/base/status_macros.h"
 #include "kernels/cuda/attention_kernels.h"
 #include "kernels/cuda/cuda_status.h"
@@ -22,6 +23,14 @@ namespace {
 
 using cuda::CublasStatus;
 using cuda::CudaStatus;
+
+// Bytes of one token's packed key codes: num_kv_heads * stages codes of
+// 2h bits, as the CPU cache stores them.
+int64_t KeyRowBytes(const AttentionShape& shape,
+                    const KeyQuantizerParams& keys) {
+  return PackedBytes(int64_t{shape.num_kv_heads} * keys.stages,
+                     2 * keys.shape.half_bits);
+}
 
 int64_t TableColumns(const KeyQuantizerParams& keys) {
   return int64_t{keys.stages} * keys.shape.num_values() * 2;
@@ -102,6 +111,8 @@ CudaLayerCache::Offsets CudaLayerCache::Layout(
   w.acc = layout.Add(heads * padded_bits * f);
   w.compressed = layout.Add(head_floats * f);
   w.normed_keys = layout.Add(ring * values.dim * f);
+  w.key_codes = layout.Add(ring * shape.num_kv_heads * keys.stages *
+                           int64_t{sizeof(uint16_t)});
   w.value_encode =
       layout.Add(cuda::CudaValueCodec::WorkspaceBytes(values, ring));
   w.total = layout.total();
@@ -127,6 +138,7 @@ absl::StatusOr<std::unique_ptr<CudaLayerCache>> CudaLayerCache::Create(
   cache->num_pages_ =
       (options.capacity + options.page_tokens - 1) / options.page_tokens;
   cache->value_words_ = cuda::ValueCodeWords(values.num_code_bits);
+  cache->key_row_bytes_ = KeyRowBytes(shape, keys);
   cache->offsets_ = Layout(shape, keys, values, options);
   CVQ_ASSIGN_OR_RETURN(cache->key_encoder_, cuda::CudaKeyEncoder::Create(keys));
   CVQ_ASSIGN_OR_RETURN(cache->value_codec_,
@@ -197,9 +209,9 @@ absl::StatusOr<std::unique_ptr<CudaLayerCache>> CudaLayerCache::Create(
     CVQ_ASSIGN_OR_RETURN(*out, cuda::DeviceMemory::Allocate(bytes));
     return absl::OkStatus();
   };
-  CVQ_RETURN_IF_ERROR(allocate(
-      slots * shape.num_kv_heads * keys.stages * int64_t{sizeof(uint16_t)},
-      &cache->key_codes_));
+  // +2: the score kernels read each code with a 3-byte load.
+  CVQ_RETURN_IF_ERROR(
+      allocate(slots * cache->key_row_bytes_ + 2, &cache->key_codes_));
   CVQ_RETURN_IF_ERROR(
       allocate(slots * int64_t{sizeof(float)}, &cache->key_norms_));
   CVQ_RETURN_IF_ERROR(
@@ -227,7 +239,7 @@ const char* CudaLayerCache::KeyKernelName() const {
 CudaLayerCacheMemory CudaLayerCache::Memory() const {
   const int64_t slots = num_pages_ * options_.page_tokens;
   const int64_t code_bytes =
-      key_codes_.bytes() / slots + value_words_pool_.bytes() / slots;
+      key_row_bytes_ + value_words_ * int64_t{sizeof(uint32_t)};
   const int64_t side_bytes =
       key_norms_.bytes() / slots + value_factors_.bytes() / slots;
   CudaLayerCacheMemory memory;
@@ -257,9 +269,8 @@ absl::Status CudaLayerCache::Truncate(int64_t length) {
   return absl::OkStatus();
 }
 
-uint16_t* CudaLayerCache::KeyCodesAt(int64_t slot) const {
-  return key_codes_.as<uint16_t>() +
-         slot * shape_.num_kv_heads * key_encoder_.stages();
+uint8_t* CudaLayerCache::KeyCodesAt(int64_t slot) const {
+  return key_codes_.as<uint8_t>() + slot * key_row_bytes_;
 }
 float* CudaLayerCache::KeyNormAt(int64_t slot) const {
   return key_norms_.as<float>() + slot;
@@ -338,8 +349,16 @@ absl::Status CudaLayerCache::EncodeOldest(int64_t count, void* stream) {
                                  static_cast<int>(dim), normed, KeyNormAt(pool),
                                  stream),
         "key normalize launch"));
-    CVQ_RETURN_IF_ERROR(
-        key_encoder_.Encode(normed, n, KeyCodesAt(pool), stream));
+    // Codes as u16 in the workspace, then packed into the pages' rows.
+    uint16_t* codes = reinterpret_cast<uint16_t*>(
+        static_cast<char*>(workspace_.data()) + offsets_.key_codes);
+    CVQ_RETURN_IF_ERROR(key_encoder_.Encode(normed, n, codes, stream));
+    CVQ_RETURN_IF_ERROR(CudaStatus(
+        cuda::LaunchPackCodes(codes, n,
+                              shape_.num_kv_heads * key_encoder_.stages(),
+                              2 * key_encoder_.codebooks().half_bits,
+                              key_row_bytes_, KeyCodesAt(pool), stream),
+        "key code pack launch"));
     CVQ_RETURN_IF_ERROR(value_codec_.Encode(
         window_values_.as<float>() + slot * dim, n, ring_slots_, value_scratch,
         ValueWordsAt(pool), ValueFactorAt(pool), cublas_, stream));
@@ -365,15 +384,23 @@ absl::Status CudaLayerCache::AppendEncoded(const uint16_t* key_codes,
                                    " (the capacity left)"));
   }
   const int64_t codes_per_token = shape_.num_kv_heads * key_encoder_.stages();
+  const int code_bits = 2 * key_encoder_.codebooks().half_bits;
+  std::vector<uint8_t> packed(num_tokens * key_row_bytes_);
+  for (int64_t t = 0; t < num_tokens; ++t) {
+    CVQ_RETURN_IF_ERROR(PackCodes(
+        absl::MakeConstSpan(key_codes + t * codes_per_token, codes_per_token),
+        code_bits,
+        absl::MakeSpan(packed).subspan(t * key_row_bytes_, key_row_bytes_)));
+  }
   const int64_t code_bytes = (value_codec_.num_code_bits() + 7) / 8;
   for (int64_t done = 0; done < num_tokens;) {
     const int64_t t = length_ + done;
     const int64_t n = std::min(num_tokens - done,
                                options_.page_tokens - t % options_.page_tokens);
     const int64_t pool = PoolSlot(t);
-    CVQ_RETURN_IF_ERROR(cuda::CopyToDevice(
-        key_codes + done * codes_per_token,
-        n * codes_per_token * int64_t{sizeof(uint16_t)}, KeyCodesAt(pool)));
+    CVQ_RETURN_IF_ERROR(cuda::CopyToDevice(&packed[done * key_row_bytes_],
+                                           n * key_row_bytes_,
+                                           KeyCodesAt(pool)));
     CVQ_RETURN_IF_ERROR(cuda::CopyToDevice(
         key_norms + done, n * int64_t{sizeof(float)}, KeyNormAt(pool)));
     CVQ_RETURN_IF_ERROR(cuda::CopyToDevice(
@@ -429,7 +456,8 @@ absl::Status CudaLayerCache::Attend(const float* query, float* out,
     cuda::DeviceKeyPages pages;
     pages.page_table = page_table_.as<int32_t>();
     pages.page_tokens = static_cast<int>(options_.page_tokens);
-    pages.codes = key_codes_.as<uint16_t>();
+    pages.codes = key_codes_.as<uint8_t>();
+    pages.code_row_bytes = key_row_bytes_;
     pages.norms = key_norms_.as<float>();
     if (decode_keys_) {
       CVQ_RETURN_IF_ERROR(CudaStatus(

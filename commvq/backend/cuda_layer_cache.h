@@ -9,9 +9,8 @@
 // Device memory, all allocated by Create and never during Append/Attend:
 //   * codebooks: key z and search tables, the per-pair GEMM operands of the
 //     query table, the value codebook, channel scale and encoder weights;
-//   * the paged cache: pages of page_tokens tokens (key codes as u16
-//     [page_tokens, num_kv_heads, stages], key norms, value code words and
-//     factors), taken in order from a pool sized for `capacity` through a
+//   * the paged cache: pages of page_tokens tokens (key codes packed at 2h
+//     bits as on the CPU, key norms, value code words and factors), taken in order from a pool sized for `capacity` through a
 //     page table (the seam for sharing pages between sequences);
 //   * the window ring (raw and rotated keys, values) and the RoPE table;
 //   * one workspace (WorkspaceBytes) and a cuBLAS handle with its own
@@ -165,7 +164,7 @@ class CudaLayerCache {
   // Offsets of the arrays in the workspace.
   struct Offsets {
     int64_t rotated, pair_rows, table, scores, window_scores, inv_sum, partial,
-        acc, compressed, normed_keys, value_encode, total;
+        acc, compressed, normed_keys, key_codes, value_encode, total;
   };
   static Offsets Layout(const AttentionShape& shape,
                         const KeyQuantizerParams& keys,
@@ -187,7 +186,7 @@ class CudaLayerCache {
   // Encodes the `count` oldest window tokens into pages.
   absl::Status EncodeOldest(int64_t count, void* stream);
   // Device pointers into the pools at pool slot `slot`.
-  uint16_t* KeyCodesAt(int64_t slot) const;
+  uint8_t* KeyCodesAt(int64_t slot) const;
   float* KeyNormAt(int64_t slot) const;
   uint32_t* ValueWordsAt(int64_t slot) const;
   float* ValueFactorAt(int64_t slot) const;
@@ -197,6 +196,7 @@ class CudaLayerCache {
   int64_t ring_slots_ = 0;  // window + max_append
   int64_t num_pages_ = 0;
   int64_t value_words_ = 0;
+  int64_t key_row_bytes_ = 0;  // packed key codes per token
   int64_t length_ = 0;
   int64_t encoded_ = 0;
   Offsets offsets_;

@@ -214,13 +214,20 @@ __device__ __forceinline__ void CodeOffsets(const DeviceKeyCodebooks& cb,
                                             int64_t slot, int kv_head,
                                             int stage_stride, int b_shift,
                                             int* a_offset, int* b_offset) {
-  const uint16_t* codes =
-      pages.codes + (slot * cb.num_kv_heads + kv_head) * cb.stages;
+  const uint8_t* row = pages.codes + slot * pages.code_row_bytes;
+  const int bits = 2 * cb.half_bits;
   const int mask = (1 << cb.half_bits) - 1;
 #pragma unroll
   for (int s = 0; s < kMaxKeyStages; ++s) {
     if (s < cb.stages) {
-      const int code = codes[s];
+      // A code of <= 16 bits at any bit offset lies within 3 bytes.
+      const int64_t bit = (static_cast<int64_t>(kv_head) * cb.stages + s) * bits;
+      const uint8_t* p = row + bit / 8;
+      const uint32_t window = static_cast<uint32_t>(p[0]) |
+                              static_cast<uint32_t>(p[1]) << 8 |
+                              static_cast<uint32_t>(p[2]) << 16;
+      const int code = static_cast<int>((window >> (bit % 8)) &
+                                        ((1u << bits) - 1u));
       a_offset[s] = s * stage_stride + (code >> cb.half_bits);
       b_offset[s] = s * stage_stride + b_shift + (code & mask);
     }
@@ -437,6 +444,42 @@ int LaunchKeyScoresByDecoding(const DeviceKeyCodebooks& codebooks,
       codebooks, pages, reinterpret_cast<const float2*>(planes), rotated, group,
       reinterpret_cast<const float2*>(rope), rope_capacity, num_tokens, scale,
       scores, score_stride);
+  return LaunchError();
+}
+
+namespace {
+
+// One thread per output byte: gathers its 8 stream bits from the codes.
+__global__ void PackCodesKernel(const uint16_t* codes, int64_t num_tokens,
+                                int codes_per_token, int bits,
+                                int64_t row_bytes, uint8_t* rows) {
+  const int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x;
+  if (i >= num_tokens * row_bytes) return;
+  const int64_t token = i / row_bytes;
+  const int64_t byte = i % row_bytes;
+  const uint16_t* token_codes = codes + token * codes_per_token;
+  uint32_t value = 0;
+  for (int b = 0; b < 8; ++b) {
+    const int64_t bit = byte * 8 + b;
+    const int64_t code = bit / bits;
+    if (code < codes_per_token) {
+      value |= ((static_cast<uint32_t>(token_codes[code]) >> (bit % bits)) & 1u)
+               << b;
+    }
+  }
+  rows[token * row_bytes + byte] = static_cast<uint8_t>(value);
+}
+
+}  // namespace
+
+int LaunchPackCodes(const uint16_t* codes, int64_t num_tokens,
+                    int codes_per_token, int bits, int64_t row_bytes,
+                    uint8_t* rows, void* stream) {
+  const int64_t count = num_tokens * row_bytes;
+  if (count == 0) return 0;
+  PackCodesKernel<<<static_cast<unsigned>(CeilDiv(count, 256)), 256, 0,
+                    AsStream(stream)>>>(codes, num_tokens, codes_per_token,
+                                        bits, row_bytes, rows);
   return LaunchError();
 }
 

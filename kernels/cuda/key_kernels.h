@@ -80,14 +80,26 @@ int LaunchQueryPrepare(const float* queries, int num_heads, int num_kv_heads,
                        int64_t rope_capacity, int64_t position, float* rotated,
                        float* pair_rows, void* stream);
 
+// Packs num_tokens rows of codes_per_token codes ([num_tokens,
+// codes_per_token] u16, each < 2^bits) into rows of row_bytes =
+// ceil(codes_per_token * bits / 8) bytes, LSB-first (bit_packing.h), unused
+// high bits zero. bits in 1..16.
+int LaunchPackCodes(const uint16_t* codes, int64_t num_tokens,
+                    int codes_per_token, int bits, int64_t row_bytes,
+                    uint8_t* rows, void* stream);
+
 // Where the compressed key codes of a layer live: a pool of pages of
 // page_tokens tokens, token t in page page_table[t / page_tokens].
 struct DeviceKeyPages {
   const int32_t* page_table = nullptr;  // [>= ceil(num_tokens / page_tokens)]
   int page_tokens = 0;
-  // codes: [num_pages, page_tokens, num_kv_heads, stages] (the layout
-  // LaunchKeyEncode writes, so a page is encoded in place).
-  const uint16_t* codes = nullptr;
+  // codes: [num_pages, page_tokens] rows of code_row_bytes bytes, each the
+  // token's num_kv_heads * stages codes (head-major, as LaunchKeyEncode
+  // writes them) packed at 2 * half_bits bits, LSB-first, as the CPU cache
+  // stores them (commvq/base/bit_packing.h). The pool must be readable 2
+  // bytes past its last row (a code is read with a 3-byte load).
+  const uint8_t* codes = nullptr;
+  int64_t code_row_bytes = 0;
   // norms: [num_pages, page_tokens] f32, the key prescale of each token.
   const float* norms = nullptr;
 };

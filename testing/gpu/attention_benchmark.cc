@@ -165,12 +165,11 @@ absl::Status Run(const std::vector<int64_t>& token_counts, int iters) {
                              return cache->Attend(query.as<float>(),
                                                   out.as<float>(), stream);
                            }));
-      // As stored on the device: u16 key codes, f32 key norm, code words,
-      // f32 factor per encoded token; f32 keys and values in the window.
-      const int64_t kv_bytes =
-          encoded * (codes_per_token * 2 + 4 +
-                     (values.num_code_bits + 31) / 32 * 4 + 4) +
-          kWindow * dim * 4 * 2;
+      // As held on the device: packed codes and side data of the encoded
+      // tokens, the pages' unused slots, and the f32 window rings.
+      const CudaLayerCacheMemory memory = cache->Memory();
+      const int64_t kv_bytes = memory.codes + memory.side +
+                               memory.page_slack + memory.full_precision;
       rows_out.push_back(
           {absl::StrCat("CommVQ-", bits, " ", cache->KeyKernelName(),
                         variant.values == Form::kTensorCores ? "+tc" : ""),
