@@ -54,6 +54,20 @@ int32_t Guarded(char* message, size_t size, Body body) {
   }
 }
 
+// FailedPrecondition naming the device unless it exists. Checked when a
+// cache is created (and by check_device), not on every call of the hot path.
+absl::Status CheckDeviceExists(int32_t device_id) {
+  int count = 0;
+  CVQ_RETURN_IF_ERROR(
+      cuda::CudaStatus(cudaGetDeviceCount(&count), "CUDA device count"));
+  if (device_id < 0 || device_id >= count) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "CUDA device ", device_id, " does not exist; expected 0 .. ",
+        count - 1, " (", count, " visible devices)"));
+  }
+  return absl::OkStatus();
+}
+
 // Makes a device current for one provider call and restores the caller's
 // current device afterwards, so the caller's own CUDA work is not moved.
 class DeviceScope {
@@ -67,16 +81,7 @@ class DeviceScope {
   DeviceScope(const DeviceScope&) = delete;
   DeviceScope& operator=(const DeviceScope&) = delete;
 
-  // FailedPrecondition naming the device unless it exists.
   absl::Status Enter(int32_t device_id) {
-    int count = 0;
-    CVQ_RETURN_IF_ERROR(
-        cuda::CudaStatus(cudaGetDeviceCount(&count), "CUDA device count"));
-    if (device_id < 0 || device_id >= count) {
-      return absl::FailedPreconditionError(absl::StrCat(
-          "CUDA device ", device_id, " does not exist; expected 0 .. ",
-          count - 1, " (", count, " visible devices)"));
-    }
     CVQ_RETURN_IF_ERROR(
         cuda::CudaStatus(cudaSetDevice(device_id), "cudaSetDevice"));
     entered_ = true;
@@ -100,28 +105,20 @@ absl::Status CheckCount(const char* what, int64_t n, int64_t limit) {
 
 absl::StatusOr<KeyQuantizerParams> KeyParamsOf(
     const commvq_cuda_key_params& p) {
-  KeyQuantizerParams params;
-  params.num_kv_heads = p.num_kv_heads;
-  params.stages = p.stages;
-  params.shape.head_dim = p.head_dim;
-  params.shape.half_bits = p.half_bits;
-  params.shape.layout = static_cast<PairLayout>(p.pair_layout);
-  CVQ_RETURN_IF_ERROR(ValidateKeyCodebookShape(params.shape));
+  KeyCodebookShape shape;
+  shape.head_dim = p.head_dim;
+  shape.half_bits = p.half_bits;
+  shape.layout = static_cast<PairLayout>(p.pair_layout);
+  CVQ_RETURN_IF_ERROR(ValidateKeyCodebookShape(shape));
   if (p.num_kv_heads < 1 || p.stages < 1 || p.z == nullptr) {
     return absl::InvalidArgumentError(absl::StrCat(
         "CUDA provider: key params with num_kv_heads ", p.num_kv_heads,
         ", stages ", p.stages, "; expected both >= 1 and codebooks"));
   }
-  const int64_t floats = params.shape.num_floats();
-  for (int64_t i = 0; i < int64_t{p.num_kv_heads} * p.stages; ++i) {
-    CVQ_ASSIGN_OR_RETURN(
-        KeyCodebook codebook,
-        KeyCodebook::Create(params.shape, std::vector<float>(
-                                              p.z + i * floats,
-                                              p.z + (i + 1) * floats)));
-    params.codebooks.push_back(std::move(codebook));
-  }
-  return params;
+  return KeyQuantizerParamsFromZ(
+      p.num_kv_heads, p.stages, shape,
+      absl::MakeConstSpan(p.z, int64_t{p.num_kv_heads} * p.stages *
+                                   shape.num_floats()));
 }
 
 std::vector<float> Copy(const float* data, int64_t n) {
@@ -179,6 +176,7 @@ absl::Status Create(const commvq_cuda_cache_config* config,
         "CUDA provider: cache_create needs a config of the provider's ABI "
         "with keys and values, and an output pointer");
   }
+  CVQ_RETURN_IF_ERROR(CheckDeviceExists(config->device_id));
   DeviceScope device;
   CVQ_RETURN_IF_ERROR(device.Enter(config->device_id));
   AttentionShape shape;
@@ -276,7 +274,10 @@ namespace {
 using commvq::Guarded;
 
 int32_t CheckDeviceEntry(int32_t device_id, char* message, size_t size) {
-  return Guarded(message, size, [&] {
+  return Guarded(message, size, [&]() -> absl::Status {
+    CVQ_RETURN_IF_ERROR(commvq::CheckDeviceExists(device_id));
+    // Also that it can be made current (a device in use elsewhere
+    // exclusively, for example, cannot).
     commvq::DeviceScope device;
     return device.Enter(device_id);
   });

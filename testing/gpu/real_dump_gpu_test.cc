@@ -124,20 +124,12 @@ class RealDumpGpuTest : public ::testing::Test {
   // The codebooks of a commvq_key quantizer as KeyQuantizerParams.
   static KeyQuantizerParams KeyParamsOf(const Quantizer& quantizer) {
     const CommvqKeyArrays arrays = *CommvqKeyArraysOf(quantizer);
-    KeyQuantizerParams params;
-    params.num_kv_heads = arrays.num_kv_heads;
-    params.stages = arrays.stages;
-    params.shape.head_dim = arrays.head_dim;
-    params.shape.half_bits = arrays.half_bits;
-    params.shape.layout = arrays.layout;
-    const int64_t floats = params.shape.num_floats();
-    for (int64_t k = 0; k < arrays.num_kv_heads * arrays.stages; ++k) {
-      params.codebooks.push_back(*KeyCodebook::Create(
-          params.shape,
-          std::vector<float>(arrays.z.begin() + k * floats,
-                             arrays.z.begin() + (k + 1) * floats)));
-    }
-    return params;
+    KeyCodebookShape shape;
+    shape.head_dim = arrays.head_dim;
+    shape.half_bits = arrays.half_bits;
+    shape.layout = arrays.layout;
+    return *KeyQuantizerParamsFromZ(arrays.num_kv_heads, arrays.stages, shape,
+                                    arrays.z);
   }
 
   // The last token's query of the slice: [num_heads, head_dim].

@@ -300,26 +300,18 @@ class CommvqKeyQuantizerFactory final : public QuantizerFactory {
           params.num_kv_heads * params.stages, " codebooks of ",
           params.shape.num_floats(), " f32)"));
     }
-    const int64_t total = params.num_kv_heads * params.stages;
-    params.codebooks.reserve(total);
-    for (int64_t k = 0; k < total; ++k) {
-      const std::string name =
-          absl::StrCat("codebook of head ", k / params.stages, ", stage ",
-                       k % params.stages);
-      CVQ_ASSIGN_OR_RETURN(
-          const absl::string_view bytes,
-          reader.ReadBytes(params.shape.num_floats() * sizeof(float), name));
-      std::vector<float> z(params.shape.num_floats());
-      std::memcpy(z.data(), bytes.data(), bytes.size());
-      absl::StatusOr<KeyCodebook> codebook =
-          KeyCodebook::Create(params.shape, std::move(z));
-      if (!codebook.ok()) {
-        return absl::InvalidArgumentError(absl::StrCat(
-            "commvq_key quantizer: ", name, ": ", codebook.status().message()));
-      }
-      params.codebooks.push_back(*std::move(codebook));
+    CVQ_ASSIGN_OR_RETURN(
+        const absl::string_view bytes,
+        reader.ReadBytes(params.codebook_bytes(), "codebooks"));
+    std::vector<float> z(params.codebook_bytes() / sizeof(float));
+    std::memcpy(z.data(), bytes.data(), bytes.size());
+    absl::StatusOr<KeyQuantizerParams> read = KeyQuantizerParamsFromZ(
+        params.num_kv_heads, params.stages, params.shape, z);
+    if (!read.ok()) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "commvq_key quantizer: ", read.status().message()));
     }
-    return Make(options, std::move(params));
+    return Make(options, *std::move(read));
   }
 
  private:

@@ -68,4 +68,39 @@ void KeyCodebook::SubtractCentre(int a, int b, float* head) const {
   }
 }
 
+absl::StatusOr<KeyQuantizerParams> KeyQuantizerParamsFromZ(
+    int64_t num_kv_heads, int stages, const KeyCodebookShape& shape,
+    absl::Span<const float> z) {
+  CVQ_RETURN_IF_ERROR(ValidateKeyCodebookShape(shape));
+  if (num_kv_heads < 1 || stages < 1) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("key codebooks: num_kv_heads ", num_kv_heads,
+                     " and stages ", stages, ": expected both >= 1"));
+  }
+  const int64_t floats = shape.num_floats();
+  const int64_t total = num_kv_heads * stages;
+  if (static_cast<int64_t>(z.size()) != total * floats) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "key codebooks: z has ", z.size(), " floats: expected ",
+        total * floats, " (", total, " codebooks of ", floats, ")"));
+  }
+  KeyQuantizerParams params;
+  params.num_kv_heads = num_kv_heads;
+  params.stages = stages;
+  params.shape = shape;
+  params.codebooks.reserve(total);
+  for (int64_t k = 0; k < total; ++k) {
+    const absl::Span<const float> one = z.subspan(k * floats, floats);
+    absl::StatusOr<KeyCodebook> codebook =
+        KeyCodebook::Create(shape, std::vector<float>(one.begin(), one.end()));
+    if (!codebook.ok()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("codebook of head ", k / stages, ", stage ", k % stages,
+                       ": ", codebook.status().message()));
+    }
+    params.codebooks.push_back(*std::move(codebook));
+  }
+  return params;
+}
+
 }  // namespace commvq

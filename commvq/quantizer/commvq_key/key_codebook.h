@@ -105,6 +105,15 @@ struct KeyQuantizerParams {
   }
 };
 
+// The parameters of num_kv_heads * stages codebooks of `shape` from their z
+// arrays one after the other: z [num_kv_heads, stages, shape.num_floats()]
+// (the layout of the quantizer's payload and of the cache's kernel arrays).
+// InvalidArgument for counts below 1, a z of another size, or a codebook
+// KeyCodebook::Create refuses (named "codebook of head H, stage S").
+absl::StatusOr<KeyQuantizerParams> KeyQuantizerParamsFromZ(
+    int64_t num_kv_heads, int stages, const KeyCodebookShape& shape,
+    absl::Span<const float> z);
+
 }  // namespace commvq
 
 #endif  // COMMVQ_QUANTIZER_COMMVQ_KEY_KEY_CODEBOOK_H_

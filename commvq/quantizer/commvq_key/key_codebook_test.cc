@@ -122,5 +122,30 @@ TEST(KeyCodebookTest, DecodingCommutesWithRope) {
   }
 }
 
+// Consecutive z arrays become the codebooks of (head, stage) in order;
+// counts, sizes and bad values are refused by name.
+TEST(KeyQuantizerParamsFromZTest, SplitsConsecutiveCodebooks) {
+  const KeyCodebookShape shape{4, 1, PairLayout::kHalf};  // 8 floats each
+  std::vector<float> z(2 * 3 * 8);
+  for (size_t i = 0; i < z.size(); ++i) z[i] = static_cast<float>(i);
+  CVQ_ASSERT_OK_AND_ASSIGN(const KeyQuantizerParams params,
+                           KeyQuantizerParamsFromZ(2, 3, shape, z));
+  EXPECT_EQ(params.num_kv_heads, 2);
+  EXPECT_EQ(params.stages, 3);
+  ASSERT_EQ(params.codebooks.size(), 6u);
+  EXPECT_EQ(params.codebook(1, 2).z()[0], 40.0f);  // (1 * 3 + 2) * 8
+
+  EXPECT_THAT(KeyQuantizerParamsFromZ(0, 3, shape, {}).status(),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("num_kv_heads 0 and stages 3")));
+  EXPECT_THAT(KeyQuantizerParamsFromZ(2, 2, shape, z).status(),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("z has 48 floats: expected 32")));
+  z[5 * 8 + 1] = std::numeric_limits<float>::quiet_NaN();
+  EXPECT_THAT(KeyQuantizerParamsFromZ(2, 3, shape, z).status(),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("codebook of head 1, stage 2: key codebook")));
+}
+
 }  // namespace
 }  // namespace commvq
