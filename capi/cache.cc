@@ -214,31 +214,27 @@ cvq_status* cvq_cache_memory_get(const cvq_cache* cache,
     const bool has_workspace =
         memory->struct_size >= offsetof(cvq_cache_memory, workspace) +
                                    sizeof(memory->workspace);
-    if (cache->cuda != nullptr) {
-      const commvq_cuda_cache_memory m = cache->cuda->Memory();
-      memory->num_tokens = m.num_tokens;
-      memory->encoded_tokens = m.encoded_tokens;
-      memory->kv_bytes = m.codes + m.side + m.full_precision + m.page_slack;
-      memory->codes = m.codes;
-      memory->side = m.side;
-      memory->full_precision = m.full_precision;
-      memory->page_slack = m.page_slack;
-      memory->codebooks = m.codebooks;
-      memory->rope_table = m.rope_table;
-      if (has_workspace) memory->workspace = m.workspace;
-      return absl::OkStatus();
-    }
-    const commvq::KvCache& kv = *cache->cache;
+    // Both kinds of cache by the same components (device memory for cuda).
+    int64_t num_tokens = 0;
     int64_t encoded = 0;
     commvq::CompressedKvCacheMemory parts;
-    if (const auto* compressed =
-            dynamic_cast<const commvq::CompressedKvCache*>(&kv)) {
-      parts = compressed->Memory();
+    if (cache->cuda != nullptr) {
+      const commvq_cuda_cache_memory m = cache->cuda->Memory();
+      num_tokens = m.num_tokens;
+      encoded = m.encoded_tokens;
+      parts = {m.codes,     m.side,       m.full_precision, m.page_slack,
+               m.codebooks, m.rope_table, m.workspace};
+    } else if (const auto* compressed =
+                   dynamic_cast<const commvq::CompressedKvCache*>(
+                       cache->cache.get())) {
+      num_tokens = compressed->length(0);
       encoded = compressed->encoded_length(0);
+      parts = compressed->Memory();
     } else {
-      parts.window = kv.StoredBytes();  // full precision throughout
+      num_tokens = cache->cache->length(0);
+      parts.window = cache->cache->StoredBytes();  // full precision throughout
     }
-    memory->num_tokens = kv.length(0);
+    memory->num_tokens = num_tokens;
     memory->encoded_tokens = encoded;
     memory->kv_bytes = parts.kv_bytes();
     memory->codes = parts.codes;
