@@ -91,19 +91,13 @@ absl::StatusOr<std::unique_ptr<commvq::CudaCache>> CreateCudaCache(
 
 absl::Status CudaAppend(commvq::CudaCache& cache, int32_t layer,
                         const cvq_tensor* keys, const cvq_tensor* values) {
-  const commvq::AttentionShape& shape = cache.shape();
   CVQ_ASSIGN_OR_RETURN(
       MutableTensorView k,
       FromCTensor(keys, "keys", CVQ_DEVICE_CUDA, cache.device_id()));
   CVQ_ASSIGN_OR_RETURN(
       MutableTensorView v,
       FromCTensor(values, "values", CVQ_DEVICE_CUDA, cache.device_id()));
-  CVQ_RETURN_IF_ERROR(commvq::CheckTensor(
-      k, "keys", commvq::DType::kF32,
-      {commvq::kAnyDim, shape.num_kv_heads, shape.head_dim}));
-  CVQ_RETURN_IF_ERROR(
-      commvq::CheckTensor(v, "values", commvq::DType::kF32,
-                          {k.dim(0), shape.num_kv_heads, shape.head_dim}));
+  CVQ_RETURN_IF_ERROR(commvq::CheckAppendTensors(cache.shape(), k, v));
   if (k.dim(0) == 0) return absl::OkStatus();
   return cache.Append(layer, static_cast<const float*>(k.data()),
                       static_cast<const float*>(v.data()), k.dim(0));
@@ -113,7 +107,6 @@ absl::Status CudaAttend(commvq::CudaCache& cache, int32_t layer,
                         const cvq_tensor* queries,
                         absl::Span<const int64_t> positions,
                         const cvq_tensor* out) {
-  const commvq::AttentionShape& shape = cache.shape();
   const int64_t newest = cache.length(layer) - 1;
   if (positions.size() != 1 || positions[0] != newest) {
     return absl::UnimplementedError(absl::StrCat(
@@ -129,10 +122,7 @@ absl::Status CudaAttend(commvq::CudaCache& cache, int32_t layer,
   CVQ_ASSIGN_OR_RETURN(
       MutableTensorView o,
       FromCTensor(out, "out", CVQ_DEVICE_CUDA, cache.device_id()));
-  CVQ_RETURN_IF_ERROR(commvq::CheckTensor(q, "queries", commvq::DType::kF32,
-                                          {1, shape.num_heads, shape.head_dim}));
-  CVQ_RETURN_IF_ERROR(commvq::CheckTensor(o, "out", commvq::DType::kF32,
-                                          {1, shape.num_heads, shape.head_dim}));
+  CVQ_RETURN_IF_ERROR(commvq::CheckAttendTensors(cache.shape(), q, o, 1));
   return cache.Attend(layer, static_cast<const float*>(q.data()),
                       static_cast<float*>(o.data()));
 }

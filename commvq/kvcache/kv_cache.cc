@@ -44,15 +44,30 @@ absl::Status KvCache::CheckLayer(int layer) const {
   return absl::OkStatus();
 }
 
+absl::Status CheckAppendTensors(const AttentionShape& shape,
+                                const TensorView& keys,
+                                const TensorView& values) {
+  CVQ_RETURN_IF_ERROR(
+      CheckTensor(keys, "keys", DType::kF32,
+                  {kAnyDim, shape.num_kv_heads, shape.head_dim}));
+  return CheckTensor(values, "values", DType::kF32,
+                     {keys.dim(0), shape.num_kv_heads, shape.head_dim});
+}
+
+absl::Status CheckAttendTensors(const AttentionShape& shape,
+                                const TensorView& queries,
+                                const TensorView& out, int64_t num_queries) {
+  CVQ_RETURN_IF_ERROR(
+      CheckTensor(queries, "queries", DType::kF32,
+                  {num_queries, shape.num_heads, shape.head_dim}));
+  return CheckTensor(out, "out", DType::kF32,
+                     {num_queries, shape.num_heads, shape.head_dim});
+}
+
 absl::Status KvCache::Append(int layer, const TensorView& keys,
                              const TensorView& values) {
   CVQ_RETURN_IF_ERROR(CheckLayer(layer));
-  CVQ_RETURN_IF_ERROR(
-      CheckTensor(keys, "keys", DType::kF32,
-                  {kAnyDim, shape_.num_kv_heads, shape_.head_dim}));
-  CVQ_RETURN_IF_ERROR(
-      CheckTensor(values, "values", DType::kF32,
-                  {keys.dim(0), shape_.num_kv_heads, shape_.head_dim}));
+  CVQ_RETURN_IF_ERROR(CheckAppendTensors(shape_, keys, values));
   if (keys.dim(0) == 0) return absl::OkStatus();
   return DoAppend(layer, static_cast<const float*>(keys.data()),
                   static_cast<const float*>(values.data()), keys.dim(0));
@@ -63,12 +78,7 @@ absl::Status KvCache::Attend(int layer, const TensorView& queries,
                              const MutableTensorView& out) const {
   CVQ_RETURN_IF_ERROR(CheckLayer(layer));
   const int64_t num_queries = static_cast<int64_t>(positions.size());
-  CVQ_RETURN_IF_ERROR(
-      CheckTensor(queries, "queries", DType::kF32,
-                  {num_queries, shape_.num_heads, shape_.head_dim}));
-  CVQ_RETURN_IF_ERROR(
-      CheckTensor(out, "out", DType::kF32,
-                  {num_queries, shape_.num_heads, shape_.head_dim}));
+  CVQ_RETURN_IF_ERROR(CheckAttendTensors(shape_, queries, out, num_queries));
   const int64_t cached = length(layer);
   for (int64_t i = 0; i < num_queries; ++i) {
     if (positions[i] < 0 || positions[i] >= cached) {

@@ -60,6 +60,16 @@ std::string AttentionShapeToString(const AttentionShape& shape);
 // pair_layout (see Rope::Create).
 absl::Status ValidateAttentionShape(const AttentionShape& shape);
 
+// The tensor checks of KvCache::Append and KvCache::Attend (shapes below,
+// f32), for caches that hold device memory outside this interface (the C
+// ABI's cuda caches): they read no element.
+absl::Status CheckAppendTensors(const AttentionShape& shape,
+                                const TensorView& keys,
+                                const TensorView& values);
+absl::Status CheckAttendTensors(const AttentionShape& shape,
+                                const TensorView& queries,
+                                const TensorView& out, int64_t num_queries);
+
 // The cache of one sequence.
 class KvCache {
  public:
